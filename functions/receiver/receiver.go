@@ -1,0 +1,211 @@
+// Package receiver is the Receiver Cloud Function: the public HTTPS endpoint
+// Gemini delivers webhooks to. It caps and reads the body, verifies the
+// signature, hands the delivery to [ingest.Service] and maps the outcome to
+// a status code Gemini's retry logic understands:
+//
+//	200 accepted, duplicate, or signed-but-invalid (a retry cannot help)
+//	400 missing or malformed signature headers
+//	401 bad signature or timestamp outside the tolerance
+//	405 not POST
+//	409 the same delivery is being processed by a concurrent attempt
+//	413 body over MAX_BODY_BYTES
+//	503 Firestore, Pub/Sub or the JWKS endpoint unavailable (retry)
+//
+// Nothing from an unverified request is stored, and its log line carries
+// only the reason.
+package receiver
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"sync"
+
+	"cloud.google.com/go/firestore"
+	"cloud.google.com/go/pubsub/v2"
+	"github.com/GoogleCloudPlatform/functions-framework-go/functions"
+
+	"github.com/geminihooks/geminihooks/shared/bus"
+	"github.com/geminihooks/geminihooks/shared/config"
+	"github.com/geminihooks/geminihooks/shared/ingest"
+	"github.com/geminihooks/geminihooks/shared/ledger"
+	"github.com/geminihooks/geminihooks/shared/logging"
+	"github.com/geminihooks/geminihooks/shared/webhook"
+)
+
+// EntryPoint is the function's name for the Functions Framework.
+const EntryPoint = "Receiver"
+
+func init() {
+	// Registration only: every function's init runs in every deployed
+	// function, so configuration and clients are built on first use.
+	functions.HTTP(EntryPoint, serve)
+}
+
+// Handler is the Receiver over its ports; [NewHandler] wires one.
+type Handler struct {
+	Verifier     webhook.Verifier
+	Service      *ingest.Service
+	Logger       *slog.Logger
+	MaxBodyBytes int64
+	// Project scopes trace ids in logs.
+	Project string
+}
+
+var (
+	mu      sync.Mutex
+	handler *Handler
+)
+
+// serve builds the handler from the environment once per instance. A failed
+// build is retried on the next request (a transient client error should not
+// poison the instance), and answers 500 meanwhile.
+func serve(w http.ResponseWriter, r *http.Request) {
+	mu.Lock()
+	h := handler
+	if h == nil {
+		var err error
+		h, err = FromEnv(r.Context(), os.Getenv)
+		if err != nil {
+			mu.Unlock()
+			logging.New(os.Stdout, slog.LevelInfo).Error("receiver not configured", "error", err.Error())
+			http.Error(w, "receiver not configured", http.StatusInternalServerError)
+			return
+		}
+		handler = h
+	}
+	mu.Unlock()
+	h.ServeHTTP(w, r)
+}
+
+// FromEnv builds a Handler with real clients from the environment.
+func FromEnv(ctx context.Context, getenv func(string) string) (*Handler, error) {
+	cfg, err := config.LoadReceiver(getenv)
+	if err != nil {
+		return nil, err
+	}
+	var src webhook.SecretSource
+	if cfg.WebhookSecretsFile != "" {
+		src, err = webhook.FileSecrets(cfg.WebhookSecretsFile)
+	} else {
+		src, err = webhook.StaticSecrets(cfg.WebhookSecrets...)
+	}
+	if err != nil {
+		return nil, err
+	}
+	hv, err := webhook.NewHMACVerifier(src, webhook.HMACOptions{Tolerance: cfg.SignatureTolerance})
+	if err != nil {
+		return nil, err
+	}
+	jv, err := webhook.NewJWTVerifier(ctx, webhook.JWTOptions{JWKSURL: cfg.JWKSURL, Audience: cfg.JWTAudience})
+	if err != nil {
+		return nil, err
+	}
+	// Clients outlive the request that created them.
+	bg := context.WithoutCancel(ctx)
+	fs, err := firestore.NewClientWithDatabase(bg, cfg.Project, cfg.FirestoreDatabase)
+	if err != nil {
+		return nil, err
+	}
+	ps, err := pubsub.NewClient(bg, cfg.Project)
+	if err != nil {
+		fs.Close()
+		return nil, err
+	}
+	return &Handler{
+		Verifier: webhook.MultiVerifier{HMAC: hv, JWT: jv},
+		Service: &ingest.Service{
+			Ledger:    ledger.New(fs, ledger.Options{DeliveryTTL: cfg.DeliveryTTL}),
+			Publisher: bus.NewPubSubPublisher(ps, cfg.EventsTopic),
+		},
+		Logger:       logging.New(os.Stdout, slog.LevelInfo),
+		MaxBodyBytes: cfg.MaxBodyBytes,
+		Project:      cfg.Project,
+	}, nil
+}
+
+// ServeHTTP handles one webhook delivery.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	log := logging.ForRequest(h.Logger, r, h.Project)
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost)
+		writeJSON(w, http.StatusMethodNotAllowed, errBody("method not allowed"))
+		return
+	}
+	if r.ContentLength > h.MaxBodyBytes {
+		log.Warn("rejected delivery: body too large", "bytes", r.ContentLength)
+		writeJSON(w, http.StatusRequestEntityTooLarge, errBody("body too large"))
+		return
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, h.MaxBodyBytes))
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			log.Warn("rejected delivery: body too large", "limit", h.MaxBodyBytes)
+			writeJSON(w, http.StatusRequestEntityTooLarge, errBody("body too large"))
+			return
+		}
+		log.Warn("rejected delivery: body unreadable", "error", err.Error())
+		writeJSON(w, http.StatusBadRequest, errBody("body unreadable"))
+		return
+	}
+
+	d, err := h.Verifier.Verify(r.Context(), body, r.Header)
+	if err != nil {
+		code := http.StatusUnauthorized
+		switch {
+		case webhook.IsMalformed(err):
+			code = http.StatusBadRequest
+		case errors.Is(err, webhook.ErrJWKSUnavailable):
+			code = http.StatusServiceUnavailable
+		}
+		// Only the reason: never the body, the signature or the secret.
+		log.Warn("rejected delivery: verification failed", "status", code, "reason", reason(err))
+		writeJSON(w, code, errBody(reason(err)))
+		return
+	}
+
+	ctx := logging.WithLogger(r.Context(), log)
+	res, err := h.Service.Handle(ctx, ingest.Delivery{WebhookID: d.ID, Scheme: string(d.Scheme), Body: body})
+	switch {
+	case errors.Is(err, ingest.ErrInFlight):
+		w.Header().Set("Retry-After", "5")
+		log.Info("delivery in flight in another attempt", "webhook_id", res.WebhookID)
+		writeJSON(w, http.StatusConflict, errBody("delivery is being processed"))
+	case err != nil:
+		w.Header().Set("Retry-After", "10")
+		log.Error("delivery not processed; sender will retry", "webhook_id", res.WebhookID, "error", err.Error())
+		writeJSON(w, http.StatusServiceUnavailable, errBody("temporarily unavailable"))
+	default:
+		log.Info("delivery handled", "webhook_id", res.WebhookID, "status", string(res.Status),
+			"job_id", res.JobID, "type", res.Type)
+		writeJSON(w, http.StatusOK, res)
+	}
+}
+
+// reason is the sentinel's text: it says what failed without echoing input.
+func reason(err error) string {
+	for _, s := range []error{webhook.ErrMissingHeaders, webhook.ErrMalformedHeaders, webhook.ErrNoMatchingSignature,
+		webhook.ErrTimestampTooOld, webhook.ErrTimestampTooNew, webhook.ErrJWKSUnavailable, webhook.ErrInvalidToken, webhook.ErrNoSecrets} {
+		if errors.Is(err, s) {
+			return s.Error()
+		}
+	}
+	return "verification failed"
+}
+
+type errorResponse struct {
+	Error string `json:"error"`
+}
+
+func errBody(msg string) errorResponse { return errorResponse{Error: msg} }
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	_ = json.NewEncoder(w).Encode(v)
+}

@@ -1,0 +1,61 @@
+package bus
+
+import (
+	"context"
+	"fmt"
+	"sync"
+
+	"cloud.google.com/go/pubsub/v2"
+)
+
+// Message is what a domain package publishes.
+type Message struct {
+	Data        []byte
+	Attributes  map[string]string
+	OrderingKey string
+}
+
+// Publisher publishes to one topic and returns the server-assigned message id
+// once the server has accepted the message.
+type Publisher interface {
+	Publish(ctx context.Context, m Message) (id string, err error)
+}
+
+// PubSubPublisher is a [Publisher] for one Pub/Sub topic, with message
+// ordering enabled. It is safe for concurrent use; create one per topic per
+// instance and [PubSubPublisher.Stop] it on shutdown.
+type PubSubPublisher struct {
+	p    *pubsub.Publisher
+	once sync.Once
+}
+
+// NewPubSubPublisher returns a publisher for topic (an id or a full
+// "projects/P/topics/T" name). DelayThreshold is lowered from the library
+// default because the Receiver publishes one message per request and waits
+// for it.
+func NewPubSubPublisher(c *pubsub.Client, topic string) *PubSubPublisher {
+	p := c.Publisher(topic)
+	p.EnableMessageOrdering = true
+	p.PublishSettings.DelayThreshold = pubsub.DefaultPublishSettings.DelayThreshold / 10
+	return &PubSubPublisher{p: p}
+}
+
+// Publish sends m and waits for the server's acknowledgement. An error may
+// hide a message that was in fact published (retry is safe: consumers
+// de-duplicate). After a failed publish with an ordering key, publishing on
+// that key is resumed so the next attempt can go through.
+func (p *PubSubPublisher) Publish(ctx context.Context, m Message) (string, error) {
+	res := p.p.Publish(ctx, &pubsub.Message{Data: m.Data, Attributes: m.Attributes, OrderingKey: m.OrderingKey})
+	id, err := res.Get(ctx)
+	if err != nil {
+		if m.OrderingKey != "" {
+			p.p.ResumePublish(m.OrderingKey)
+		}
+		return "", fmt.Errorf("pubsub publish to %s: %w (retryable)", p.p.String(), err)
+	}
+	return id, nil
+}
+
+// Stop flushes pending messages and stops the publisher's goroutines.
+func (p *PubSubPublisher) Stop() { p.once.Do(p.p.Stop) }
+

@@ -1,0 +1,101 @@
+package event
+
+import (
+	"fmt"
+	"strings"
+)
+
+// Kind is the family of Gemini job an event is about.
+type Kind string
+
+// Job kinds geminihooks knows how to collect. Events of other families get
+// the prefix of their type as kind.
+const (
+	KindBatch       Kind = "batch"
+	KindVideo       Kind = "video"
+	KindInteraction Kind = "interaction"
+)
+
+// JobRef identifies a Gemini job.
+type JobRef struct {
+	// ID is the Firestore document id under jobs/: "<kind>-<escaped id>".
+	ID string
+	// Kind is the job family.
+	Kind Kind
+	// Name is the canonical Gemini resource name ("batches/abc",
+	// "models/veo/operations/xyz", or the opaque interaction id).
+	Name string
+}
+
+// KindOf returns the job family of an event type: the part before the first dot.
+func KindOf(eventType string) Kind {
+	k, _, _ := strings.Cut(eventType, ".")
+	return Kind(k)
+}
+
+// ParseRef derives the job identity from an event type and its data.id.
+// Batch ids are accepted bare ("abc") or as "batches/abc"; video operations
+// are "models/<model>/operations/<id>"; interaction ids are opaque.
+func ParseRef(eventType, dataID string) (JobRef, error) {
+	if dataID == "" {
+		return JobRef{}, fmt.Errorf("%w: empty job id", ErrInvalidEnvelope)
+	}
+	kind := KindOf(eventType)
+	switch {
+	case strings.HasPrefix(dataID, "batches/"):
+		kind = KindBatch
+	case strings.HasPrefix(dataID, "models/") && strings.Contains(dataID, "/operations/"):
+		kind = KindVideo
+	}
+	if kind == "" {
+		kind = "unknown"
+	}
+	name, short := dataID, dataID
+	switch kind {
+	case KindBatch:
+		short = strings.TrimPrefix(dataID, "batches/")
+		name = "batches/" + short
+	case KindVideo:
+		if i := strings.LastIndex(dataID, "/operations/"); i >= 0 {
+			short = dataID[i+len("/operations/"):]
+		}
+	}
+	if short == "" {
+		return JobRef{}, fmt.Errorf("%w: empty job id in %q", ErrInvalidEnvelope, dataID)
+	}
+	return JobRef{ID: escapeID(string(kind)) + "-" + escapeID(short), Kind: kind, Name: name}, nil
+}
+
+// RefForName derives the identity of a job from the resource name returned
+// when it was submitted, so the submission and its webhook meet on one document.
+func RefForName(kind Kind, name string) (JobRef, error) {
+	return ParseRef(string(kind)+".submitted", name)
+}
+
+// escapeID keeps [A-Za-z0-9_.-] and escapes every other byte as ~XX, which
+// makes the mapping injective and every result a valid Firestore document id
+// (no "/", never "." or "..", never "__x__" since "_" runs are preserved but
+// the kind prefix and "-" separator always come first).
+func escapeID(s string) string {
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '_', c == '.', c == '-':
+			b.WriteByte(c)
+		default:
+			fmt.Fprintf(&b, "~%02X", c)
+		}
+	}
+	return b.String()
+}
+
+// EscapeDocID makes an arbitrary string (a webhook-id, say) a valid,
+// injective Firestore document id.
+func EscapeDocID(s string) string {
+	e := escapeID(s)
+	if e == "" || e == "." || e == ".." || (strings.HasPrefix(e, "__") && strings.HasSuffix(e, "__")) {
+		return "~" + e
+	}
+	return e
+}

@@ -1,0 +1,24 @@
+// Package ledger is geminihooks' Firestore record of what happened: one
+// document per webhook delivery (deliveries/{webhook_id}) and one per Gemini
+// job (jobs/{job_id}, results under jobs/{job_id}/results).
+//
+// # Exactly one publish per delivery
+//
+// [Store.Record] runs one transaction that creates the delivery, upserts the
+// job and hands out a short publish lease. Only the holder of the lease
+// publishes; it then calls [Store.MarkPublished]. A retry of a delivery whose
+// publish failed finds it recorded but unpublished and, once the lease is
+// released or expired, takes it over. Concurrent attempts of the same
+// delivery see the lease and are told to come back later ([OutcomeInFlight]).
+//
+// # Monotonic job state
+//
+// A job's state changes only when the new state outranks the stored one
+// ([event.State.Supersedes]); late, duplicate and reordered events leave the
+// newest state in place.
+//
+// # Cost
+//
+// A new delivery costs three Firestore RPCs: the transactional read of both
+// documents, the commit, and the publish mark.
+package ledger

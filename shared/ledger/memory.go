@@ -1,0 +1,147 @@
+package ledger
+
+import (
+	"context"
+	"fmt"
+	"sync"
+
+	"github.com/geminihooks/geminihooks/shared/event"
+)
+
+// Memory is an in-process ledger with the same delivery semantics as
+// [Store]: for unit tests and for benchmarks that measure the Receiver's own
+// cost without Firestore. It is safe for concurrent use.
+type Memory struct {
+	opts       Options
+	mu         sync.Mutex
+	deliveries map[string]Delivery
+	jobs       map[string]Job
+}
+
+// NewMemory returns an empty in-memory ledger.
+func NewMemory(opts Options) *Memory {
+	return &Memory{opts: New(nil, opts).opts, deliveries: map[string]Delivery{}, jobs: map[string]Job{}}
+}
+
+// Record implements the same contract as [Store.Record].
+func (m *Memory) Record(_ context.Context, ev event.JobEvent, scheme string) (Claim, error) {
+	now := m.opts.Now().UTC()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if d, ok := m.deliveries[ev.WebhookID]; ok {
+		c := Claim{Duplicate: true}
+		d.Attempts++
+		switch {
+		case d.Status == StatusPublished || d.Status == StatusInvalid:
+			c.Outcome = OutcomeDone
+		case d.LeaseUntil.After(now):
+			c.Outcome = OutcomeInFlight
+		default:
+			c.Outcome, c.Event, c.Lease = OutcomePublish, d.Event, newLease()
+			d.LeaseUntil, d.Lease = now.Add(m.opts.PublishLease), c.Lease
+		}
+		m.deliveries[ev.WebhookID] = d
+		return c, nil
+	}
+	body := event.Marshal(ev)
+	lease := newLease()
+	m.deliveries[ev.WebhookID] = Delivery{
+		WebhookID: ev.WebhookID, Type: ev.Type, Status: StatusReceived, JobID: ev.JobID,
+		GeminiName: ev.GeminiName, Scheme: scheme, EventTime: ev.EventTime, ReceivedAt: now,
+		Attempts: 1, LeaseUntil: now.Add(m.opts.PublishLease), Lease: lease, Event: body,
+		ExpireAt: now.Add(m.opts.DeliveryTTL),
+	}
+	j := m.jobs[ev.JobID]
+	j.JobID, j.Kind, j.GeminiName = ev.JobID, string(ev.Kind), ev.GeminiName
+	j.Deliveries++
+	j.LastReceivedAt, j.UpdatedAt = now, now
+	if j.FirstReceivedAt.IsZero() {
+		j.FirstReceivedAt = now
+	}
+	switch {
+	case ev.State == event.StateUnknown:
+		j.LastUnknownEvent = ev.Type
+	case ev.State.Supersedes(event.State(j.State)):
+		j.State, j.EventType, j.EventTime, j.StateChangedAt = string(ev.State), ev.Type, ev.EventTime, now
+		j.CollectionState = CollectionPending
+		if ev.Data.ErrorCode != "" || ev.Data.ErrorMessage != "" {
+			j.Error = &event.JobError{Code: ev.Data.ErrorCode, Message: ev.Data.ErrorMessage}
+		}
+		if u := ev.Data.OutputURI(); u != "" {
+			j.OutputURI = u
+		}
+		if ev.Data.FileName != "" {
+			j.FileName = ev.Data.FileName
+		}
+	}
+	m.jobs[ev.JobID] = j
+	return Claim{Outcome: OutcomePublish, Event: body, Lease: lease}, nil
+}
+
+// MarkPublished implements the same contract as [Store.MarkPublished].
+func (m *Memory) MarkPublished(_ context.Context, webhookID, messageID string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	d, ok := m.deliveries[webhookID]
+	if !ok {
+		return fmt.Errorf("memory ledger: delivery %s: %w", webhookID, ErrNotFound)
+	}
+	d.Status, d.MessageID, d.PublishedAt = StatusPublished, messageID, m.opts.Now().UTC()
+	d.LeaseUntil, d.Lease = d.LeaseUntil.AddDate(-100, 0, 0), ""
+	m.deliveries[webhookID] = d
+	return nil
+}
+
+// ReleaseLease implements the same contract as [Store.ReleaseLease].
+func (m *Memory) ReleaseLease(_ context.Context, webhookID, lease string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if d, ok := m.deliveries[webhookID]; ok && d.Lease == lease {
+		d.LeaseUntil, d.Lease = d.LeaseUntil.AddDate(-100, 0, 0), ""
+		m.deliveries[webhookID] = d
+	}
+	return nil
+}
+
+// RecordInvalid implements the same contract as [Store.RecordInvalid].
+func (m *Memory) RecordInvalid(_ context.Context, webhookID, scheme string, body []byte, reason string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if d, ok := m.deliveries[webhookID]; ok {
+		d.Attempts++
+		m.deliveries[webhookID] = d
+		return nil
+	}
+	now := m.opts.Now().UTC()
+	d := Delivery{WebhookID: webhookID, Status: StatusInvalid, Scheme: scheme, ReceivedAt: now,
+		Attempts: 1, Reason: reason, ExpireAt: now.Add(m.opts.DeliveryTTL)}
+	if len(body) > m.opts.MaxBodyBytes {
+		d.Body, d.BodyTruncated = append([]byte(nil), body[:m.opts.MaxBodyBytes]...), true
+	} else {
+		d.Body = append([]byte(nil), body...)
+	}
+	m.deliveries[webhookID] = d
+	return nil
+}
+
+// GetJob returns a job.
+func (m *Memory) GetJob(_ context.Context, jobID string) (Job, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	j, ok := m.jobs[jobID]
+	if !ok {
+		return Job{}, fmt.Errorf("memory ledger: job %s: %w", jobID, ErrNotFound)
+	}
+	return j, nil
+}
+
+// GetDelivery returns a delivery.
+func (m *Memory) GetDelivery(_ context.Context, webhookID string) (Delivery, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	d, ok := m.deliveries[webhookID]
+	if !ok {
+		return Delivery{}, fmt.Errorf("memory ledger: delivery %s: %w", webhookID, ErrNotFound)
+	}
+	return d, nil
+}

@@ -1,0 +1,97 @@
+// Package logging builds the structured JSON logger every geminihooks
+// function uses. Cloud Logging reads one JSON object per line on stdout and
+// understands "severity", "message" and the trace fields, so log lines are
+// grouped under the request that wrote them.
+package logging
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+)
+
+// Cloud Logging's special JSON keys.
+const (
+	keyTrace  = "logging.googleapis.com/trace"
+	keySpanID = "logging.googleapis.com/spanId"
+)
+
+// New returns a JSON logger for w that writes "severity" and "message"
+// instead of slog's "level" and "msg".
+func New(w io.Writer, level slog.Leveler) *slog.Logger {
+	h := slog.NewJSONHandler(w, &slog.HandlerOptions{
+		Level: level,
+		ReplaceAttr: func(groups []string, a slog.Attr) slog.Attr {
+			if len(groups) > 0 {
+				return a
+			}
+			switch a.Key {
+			case slog.LevelKey:
+				return slog.String("severity", severity(a.Value.Any().(slog.Level)))
+			case slog.MessageKey:
+				a.Key = "message"
+			case slog.TimeKey:
+				a.Key = "time"
+			}
+			return a
+		},
+	})
+	return slog.New(h)
+}
+
+func severity(l slog.Level) string {
+	switch {
+	case l >= slog.LevelError:
+		return "ERROR"
+	case l >= slog.LevelWarn:
+		return "WARNING"
+	case l >= slog.LevelInfo:
+		return "INFO"
+	default:
+		return "DEBUG"
+	}
+}
+
+// ForRequest returns l with the request's trace attached, read from
+// X-Cloud-Trace-Context ("TRACE_ID/SPAN_ID;o=1") or W3C traceparent.
+func ForRequest(l *slog.Logger, r *http.Request, project string) *slog.Logger {
+	traceID, spanID := traceOf(r)
+	if traceID == "" {
+		return l
+	}
+	attrs := []any{slog.String(keyTrace, "projects/"+project+"/traces/"+traceID)}
+	if spanID != "" {
+		attrs = append(attrs, slog.String(keySpanID, spanID))
+	}
+	return l.With(attrs...)
+}
+
+func traceOf(r *http.Request) (traceID, spanID string) {
+	if h := r.Header.Get("X-Cloud-Trace-Context"); h != "" {
+		t, rest, _ := strings.Cut(h, "/")
+		s, _, _ := strings.Cut(rest, ";")
+		return t, s
+	}
+	// traceparent: version-traceid-spanid-flags
+	if parts := strings.Split(r.Header.Get("traceparent"), "-"); len(parts) == 4 {
+		return parts[1], parts[2]
+	}
+	return "", ""
+}
+
+type ctxKey struct{}
+
+// WithLogger stores l in ctx.
+func WithLogger(ctx context.Context, l *slog.Logger) context.Context {
+	return context.WithValue(ctx, ctxKey{}, l)
+}
+
+// From returns the logger stored in ctx, or slog.Default.
+func From(ctx context.Context) *slog.Logger {
+	if l, ok := ctx.Value(ctxKey{}).(*slog.Logger); ok {
+		return l
+	}
+	return slog.Default()
+}
