@@ -135,6 +135,11 @@ func (s *Store) Record(ctx context.Context, ev event.JobEvent, scheme string) (C
 			default:
 				claim.Outcome, claim.Event, claim.Lease = OutcomePublish, d.Event, lease
 			}
+			if claim.Outcome == OutcomeInFlight {
+				// No write: the attempt holding the lease is about to update
+				// this document, and a write here would contend with it.
+				return nil
+			}
 			upd := []firestore.Update{{Path: "attempts", Value: firestore.Increment(1)}}
 			if claim.Outcome == OutcomePublish {
 				upd = append(upd,
@@ -209,20 +214,34 @@ func applyToJob(tx *firestore.Transaction, ref *firestore.DocumentRef, snap *fir
 	return tx.Set(ref, fields, firestore.MergeAll)
 }
 
-// MarkPublished records that the delivery's event is on the topic.
+// MarkPublished records that the delivery's event is on the topic. It
+// retries lock contention (concurrent attempts of the same delivery) a few
+// times, because failing here after a successful publish leaves the lease to
+// expire and the event to be published a second time.
 func (s *Store) MarkPublished(ctx context.Context, webhookID, messageID string) error {
 	ref := s.c.Collection(DeliveriesCollection).Doc(event.EscapeDocID(webhookID))
-	_, err := ref.Update(ctx, []firestore.Update{
+	upd := []firestore.Update{
 		{Path: "status", Value: StatusPublished},
 		{Path: "published_at", Value: s.opts.Now().UTC()},
 		{Path: "message_id", Value: messageID},
 		{Path: "lease_until", Value: firestore.Delete},
 		{Path: "lease", Value: firestore.Delete},
-	})
-	if err != nil {
-		return fmt.Errorf("firestore update %s: %w (retryable)", ref.Path, err)
 	}
-	return nil
+	var err error
+	for attempt, wait := 1, 50*time.Millisecond; ; attempt, wait = attempt+1, wait*2 {
+		if _, err = ref.Update(ctx, upd); err == nil {
+			return nil
+		}
+		if c := status.Code(err); attempt == 5 || (c != codes.Aborted && c != codes.Unavailable && c != codes.DeadlineExceeded) {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("firestore update %s: %w (retryable)", ref.Path, err)
+		case <-time.After(wait):
+		}
+	}
+	return fmt.Errorf("firestore update %s: %w (retryable)", ref.Path, err)
 }
 
 // ReleaseLease gives up the publish lease after a failed publish so the
