@@ -58,4 +58,3 @@ func (p *PubSubPublisher) Publish(ctx context.Context, m Message) (string, error
 
 // Stop flushes pending messages and stops the publisher's goroutines.
 func (p *PubSubPublisher) Stop() { p.once.Do(p.p.Stop) }
-

@@ -22,9 +22,9 @@ func TestDecodePush(t *testing.T) {
 		want     PushMessage
 		wantErr  bool
 	}{
-		"plain push":              {ct: "application/json", body: pushBodyExample, want: want},
-		"eventarc binary":         {ct: "application/json; charset=utf-8", body: pushBodyExample, want: want},
-		"eventarc structured":     {ct: "application/cloudevents+json", body: `{"specversion":"1.0","id":"123","data":` + pushBodyExample + `}`, want: want},
+		"plain push":          {ct: "application/json", body: pushBodyExample, want: want},
+		"eventarc binary":     {ct: "application/json; charset=utf-8", body: pushBodyExample, want: want},
+		"eventarc structured": {ct: "application/cloudevents+json", body: `{"specversion":"1.0","id":"123","data":` + pushBodyExample + `}`, want: want},
 		"snake case only": {ct: "application/json",
 			body: `{"message":{"data":"aGVsbG8=","message_id":"9","publish_time":"2026-11-29T20:00:00Z"}}`,
 			want: PushMessage{Data: []byte("hello"), MessageID: "9", Attributes: map[string]string{}, PublishTime: time.Date(2026, 11, 29, 20, 0, 0, 0, time.UTC)}},

@@ -29,7 +29,7 @@ type JobEvent struct {
 	// WebhookID is Gemini's webhook-id; consumers de-duplicate on it.
 	WebhookID string `json:"webhook_id"`
 	// Type is the Gemini event type, possibly one geminihooks does not know.
-	Type string `json:"type"`
+	Type       string `json:"type"`
 	JobID      string `json:"job_id"`
 	Kind       Kind   `json:"kind"`
 	GeminiName string `json:"gemini_name"`

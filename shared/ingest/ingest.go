@@ -157,4 +157,3 @@ func (s *Service) now() time.Time {
 	}
 	return time.Now()
 }
-
