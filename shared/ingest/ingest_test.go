@@ -20,7 +20,9 @@ func (p failingPublisher) Publish(context.Context, bus.Message) (string, error) 
 // failingMark simulates a ledger whose publish mark fails after publishing.
 type failingMark struct{ *ledger.Memory }
 
-func (failingMark) MarkPublished(context.Context, string, string) error { return errors.New("injected") }
+func (failingMark) MarkPublished(context.Context, string, string) error {
+	return errors.New("injected")
+}
 
 func TestHandle(t *testing.T) {
 	ctx := context.Background()
