@@ -1,0 +1,131 @@
+// Package notifier is the Notifier Cloud Function, fed by a Pub/Sub push
+// subscription on the results topic. It decodes the push request, hands the
+// results event to [notify.Service] and answers:
+//
+//	200 every interested destination notified (now or before), or nothing to do
+//	400 not a push request or not a results event (redelivery cannot help; it dead-letters)
+//	409 another delivery of the same event is sending right now
+//	503 a destination or Firestore failed (Pub/Sub retries, then dead-letters)
+//
+// Configuration: GOOGLE_CLOUD_PROJECT, FIRESTORE_DATABASE, and
+// NOTIFIER_DESTINATION (or NOTIFIER_DESTINATION_FILE, a Secret Manager
+// volume, since webhook URLs embed tokens) holding one URL or a JSON list of
+// destinations (see [notify.Destination]).
+package notifier
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"strings"
+	"sync"
+
+	"cloud.google.com/go/firestore"
+	"github.com/GoogleCloudPlatform/functions-framework-go/functions"
+
+	"github.com/geminihooks/geminihooks/shared/bus"
+	"github.com/geminihooks/geminihooks/shared/event"
+	"github.com/geminihooks/geminihooks/shared/logging"
+	"github.com/geminihooks/geminihooks/shared/notify"
+)
+
+// EntryPoint is the function's name for the Functions Framework.
+const EntryPoint = "Notifier"
+
+func init() { functions.HTTP(EntryPoint, serve) }
+
+var (
+	mu      sync.Mutex
+	handler *Handler
+)
+
+func serve(w http.ResponseWriter, r *http.Request) {
+	mu.Lock()
+	h := handler
+	if h == nil {
+		var err error
+		if h, err = FromEnv(r.Context(), os.Getenv); err != nil {
+			mu.Unlock()
+			logging.New(os.Stdout, slog.LevelInfo).Error("notifier not configured", "error", err.Error())
+			http.Error(w, "notifier not configured", http.StatusInternalServerError)
+			return
+		}
+		handler = h
+	}
+	mu.Unlock()
+	h.ServeHTTP(w, r)
+}
+
+// Handler is the Notifier over its ports.
+type Handler struct {
+	Service *notify.Service
+	Logger  *slog.Logger
+	Project string
+}
+
+// FromEnv builds a Handler from the environment.
+func FromEnv(ctx context.Context, getenv func(string) string) (*Handler, error) {
+	project := strings.TrimSpace(getenv("GOOGLE_CLOUD_PROJECT"))
+	if project == "" {
+		return nil, errors.New("notifier config: GOOGLE_CLOUD_PROJECT is required")
+	}
+	spec := getenv("NOTIFIER_DESTINATION")
+	if f := strings.TrimSpace(getenv("NOTIFIER_DESTINATION_FILE")); f != "" {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			return nil, fmt.Errorf("notifier config: read NOTIFIER_DESTINATION_FILE: %w", err)
+		}
+		spec = string(b)
+	}
+	dests, err := notify.ParseDestinations(spec)
+	if err != nil {
+		return nil, fmt.Errorf("notifier config: NOTIFIER_DESTINATION(_FILE): %w", err)
+	}
+	db := strings.TrimSpace(getenv("FIRESTORE_DATABASE"))
+	if db == "" {
+		db = "(default)"
+	}
+	fs, err := firestore.NewClientWithDatabase(context.WithoutCancel(ctx), project, db)
+	if err != nil {
+		return nil, fmt.Errorf("firestore client: %w", err)
+	}
+	return &Handler{
+		Service: &notify.Service{Destinations: dests, Log: &notify.FirestoreLog{Client: fs}},
+		Logger:  logging.New(os.Stdout, slog.LevelInfo),
+		Project: project,
+	}, nil
+}
+
+// ServeHTTP handles one push delivery.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	log := logging.ForRequest(h.Logger, r, h.Project)
+	m, err := bus.DecodePush(r)
+	if err != nil {
+		log.Error("not a push request", "error", err.Error())
+		http.Error(w, "not a pub/sub push request", http.StatusBadRequest)
+		return
+	}
+	var ev event.ResultsEvent
+	if err := json.Unmarshal(m.Data, &ev); err != nil || ev.EventID == "" {
+		log.Error("push message is not a results event", "message_id", m.MessageID)
+		http.Error(w, "not a results event", http.StatusBadRequest)
+		return
+	}
+	out, err := h.Service.Handle(r.Context(), ev)
+	switch {
+	case errors.Is(err, notify.ErrInFlight) && !errors.Is(err, notify.ErrDestination) && !errors.Is(err, notify.ErrUnavailable):
+		log.Info("notification in flight elsewhere", "event_id", ev.EventID)
+		http.Error(w, "in flight", http.StatusConflict)
+	case err != nil:
+		log.Error("notification failed; Pub/Sub will retry", "event_id", ev.EventID, "attempt", m.DeliveryAttempt, "error", err.Error())
+		http.Error(w, "destination failed", http.StatusServiceUnavailable)
+	default:
+		log.Info("notified", "event_id", ev.EventID, "job_id", ev.JobID, "outcomes", out)
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(map[string]any{"event_id": ev.EventID, "outcomes": out})
+	}
+}
