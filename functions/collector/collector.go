@@ -1,0 +1,148 @@
+// Package collector is the Collector Cloud Function, fed by a Pub/Sub push
+// subscription on the events topic. It decodes the push, hands the JobEvent
+// to [collect.Service] and maps the outcome to a status Pub/Sub understands:
+//
+//	204 collected, recorded as collect_failed (permanent), stale, duplicate
+//	    or unknown event type: acknowledge
+//	400 not a push delivery, or not a JobEvent: redelivery cannot help, the
+//	    message goes to the dead-letter topic (and stays there as evidence)
+//	503 transient trouble (Gemini 429/5xx, network, Firestore, Pub/Sub):
+//	    redeliver later
+package collector
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"os"
+	"sync"
+
+	"cloud.google.com/go/firestore"
+	"cloud.google.com/go/pubsub/v2"
+	"cloud.google.com/go/storage"
+	"github.com/GoogleCloudPlatform/functions-framework-go/functions"
+
+	"github.com/geminihooks/geminihooks/shared/bus"
+	"github.com/geminihooks/geminihooks/shared/collect"
+	"github.com/geminihooks/geminihooks/shared/gemini"
+	"github.com/geminihooks/geminihooks/shared/ledger"
+	"github.com/geminihooks/geminihooks/shared/logging"
+)
+
+// EntryPoint is the function's name for the Functions Framework.
+const EntryPoint = "Collector"
+
+func init() {
+	// Registration only: every function's init runs in every deployed
+	// function, so configuration and clients are built on first use.
+	functions.HTTP(EntryPoint, serve)
+}
+
+// Handler is the Collector over its domain service.
+type Handler struct {
+	Service *collect.Service
+	Logger  *slog.Logger
+	// Project scopes trace ids in logs.
+	Project string
+}
+
+var (
+	mu      sync.Mutex
+	handler *Handler
+)
+
+// serve builds the handler from the environment once per instance; a failed
+// build is retried on the next request and answers 500 meanwhile (Pub/Sub
+// redelivers).
+func serve(w http.ResponseWriter, r *http.Request) {
+	mu.Lock()
+	h := handler
+	if h == nil {
+		var err error
+		h, err = FromEnv(r.Context(), os.Getenv)
+		if err != nil {
+			mu.Unlock()
+			logging.New(os.Stdout, slog.LevelInfo).Error("collector not configured", "error", err.Error())
+			http.Error(w, "collector not configured", http.StatusInternalServerError)
+			return
+		}
+		handler = h
+	}
+	mu.Unlock()
+	h.ServeHTTP(w, r)
+}
+
+// FromEnv builds a Handler with real clients from the environment.
+func FromEnv(ctx context.Context, getenv func(string) string) (*Handler, error) {
+	cfg, err := collect.ConfigFromEnv(getenv)
+	if err != nil {
+		return nil, err
+	}
+	// Clients outlive the request that created them.
+	bg := context.WithoutCancel(ctx)
+	gc, err := gemini.New(bg, gemini.Config{APIKey: cfg.GeminiAPIKey, BaseURL: cfg.GeminiBaseURL})
+	if err != nil {
+		return nil, err
+	}
+	fs, err := firestore.NewClientWithDatabase(bg, cfg.Project, cfg.Database)
+	if err != nil {
+		return nil, err
+	}
+	ps, err := pubsub.NewClient(bg, cfg.Project)
+	if err != nil {
+		fs.Close()
+		return nil, err
+	}
+	var videos collect.VideoStore
+	if cfg.VideoBucket != "" {
+		sc, err := storage.NewClient(bg)
+		if err != nil {
+			fs.Close()
+			ps.Close()
+			return nil, err
+		}
+		videos = collect.NewGCSVideos(sc, cfg.VideoBucket)
+	}
+	log := logging.New(os.Stdout, slog.LevelInfo)
+	return &Handler{
+		Service: collect.New(collect.Options{
+			Ledger:              ledger.New(fs, ledger.Options{}),
+			Gemini:              gc,
+			Publisher:           bus.NewPubSubPublisher(ps, cfg.ResultsTopic),
+			Videos:              videos,
+			MaxDeliveryAttempts: cfg.MaxDeliveryAttempts,
+			Logger:              log,
+		}),
+		Logger:  log,
+		Project: cfg.Project,
+	}, nil
+}
+
+// ServeHTTP handles one push delivery.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	log := logging.ForRequest(h.Logger, r, h.Project)
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost)
+		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+		return
+	}
+	m, err := bus.DecodePush(r)
+	if err != nil {
+		log.Warn("rejected push", "error", err.Error())
+		http.Error(w, "invalid push request", http.StatusBadRequest)
+		return
+	}
+	ctx := logging.WithLogger(r.Context(), log)
+	err = h.Service.Handle(ctx, m)
+	switch {
+	case err == nil:
+		w.WriteHeader(http.StatusNoContent)
+	case errors.Is(err, collect.ErrInvalidEvent):
+		log.Warn("rejected message", "message_id", m.MessageID, "error", err.Error())
+		http.Error(w, "invalid job event", http.StatusBadRequest)
+	default:
+		log.Warn("collection will be retried", "message_id", m.MessageID, "error", err.Error())
+		http.Error(w, "temporarily unavailable", http.StatusServiceUnavailable)
+	}
+}

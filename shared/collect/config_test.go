@@ -1,0 +1,78 @@
+package collect
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestConfigFromEnv(t *testing.T) {
+	keyFile := filepath.Join(t.TempDir(), "key")
+	os.WriteFile(keyFile, []byte("file-key\n"), 0o600)
+	empty := filepath.Join(t.TempDir(), "empty")
+	os.WriteFile(empty, nil, 0o600)
+	base := map[string]string{"GOOGLE_CLOUD_PROJECT": "p", "GEMINI_API_KEY": "k", "RESULTS_TOPIC": "results"}
+	with := func(kv ...string) map[string]string {
+		m := map[string]string{}
+		for k, v := range base {
+			m[k] = v
+		}
+		for i := 0; i < len(kv); i += 2 {
+			m[kv[i]] = kv[i+1]
+		}
+		return m
+	}
+	for _, tc := range []struct {
+		name    string
+		env     map[string]string
+		want    Config
+		wantErr []string
+	}{
+		{"defaults", base, Config{Project: "p", Database: "(default)", GeminiAPIKey: "k", ResultsTopic: "results", MaxDeliveryAttempts: 5}, nil},
+		{"all set", with("FIRESTORE_DATABASE", "db", "GEMINI_BASE_URL", "http://127.0.0.1:1", "VIDEO_BUCKET", "gs://b", "MAX_DELIVERY_ATTEMPTS", "7"),
+			Config{Project: "p", Database: "db", GeminiAPIKey: "k", GeminiBaseURL: "http://127.0.0.1:1", ResultsTopic: "results", VideoBucket: "b", MaxDeliveryAttempts: 7}, nil},
+		{"key file", with("GEMINI_API_KEY", "", "GEMINI_API_KEY_FILE", keyFile),
+			Config{Project: "p", Database: "(default)", GeminiAPIKey: "file-key", ResultsTopic: "results", MaxDeliveryAttempts: 5}, nil},
+		{"empty key file", with("GEMINI_API_KEY", "", "GEMINI_API_KEY_FILE", empty), Config{}, []string{"is empty"}},
+		{"missing file", with("GEMINI_API_KEY", "", "GEMINI_API_KEY_FILE", keyFile+"-no"), Config{}, []string{"GEMINI_API_KEY_FILE"}},
+		{"nothing", map[string]string{}, Config{}, []string{"GOOGLE_CLOUD_PROJECT", "GEMINI_API_KEY or", "RESULTS_TOPIC"}},
+		{"bad attempts", with("MAX_DELIVERY_ATTEMPTS", "0"), Config{}, []string{"MAX_DELIVERY_ATTEMPTS"}},
+		{"junk attempts", with("MAX_DELIVERY_ATTEMPTS", "five"), Config{}, []string{"MAX_DELIVERY_ATTEMPTS"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := ConfigFromEnv(func(k string) string { return tc.env[k] })
+			if len(tc.wantErr) > 0 {
+				if err == nil {
+					t.Fatalf("want error, got %+v", got)
+				}
+				for _, w := range tc.wantErr {
+					if !strings.Contains(err.Error(), w) {
+						t.Errorf("error %q does not mention %q", err, w)
+					}
+				}
+				return
+			}
+			if err != nil || got != tc.want {
+				t.Errorf("got %+v, %v; want %+v", got, err, tc.want)
+			}
+		})
+	}
+}
+
+func TestSplitUTF8(t *testing.T) {
+	s := strings.Repeat("aé€😀", 100)
+	for _, n := range []int{4, 5, 7, 64} {
+		parts := splitUTF8(s, n)
+		if strings.Join(parts, "") != s {
+			t.Fatalf("n=%d: parts do not join back", n)
+		}
+		for _, p := range parts {
+			if len(p) > n || !isValidUTF8(p) {
+				t.Fatalf("n=%d: bad part %q", n, p)
+			}
+		}
+	}
+}
+
+func isValidUTF8(s string) bool { return strings.ToValidUTF8(s, "\uFFFD") == s }

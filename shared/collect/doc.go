@@ -1,0 +1,88 @@
+// Package collect is the Collector's domain: for each JobEvent pushed from
+// the events topic it reads the finished job from Gemini with the genai
+// SDK, stores what it got in Firestore (jobs/{job_id} and
+// jobs/{job_id}/results), and publishes one ResultsEvent on the results
+// topic. The function package (functions/collector) only decodes the push
+// and maps [Service.Handle]'s error to a status code.
+//
+// # What is fetched per event type
+//
+//   - batch.succeeded: Batches.Get. Inline responses are taken from the
+//     job; an output file (Dest.FileName, or the webhook's file pointer when
+//     the job has none) is streamed with gemini.Client.OpenFile and read line
+//     by line with no line-length limit, so memory does not grow with the
+//     file. Each response becomes one document results/{index:%09d} with
+//     key, index, metadata, text, finish_reason, tokens and a per-line
+//     error. A text longer than [MaxTextBytes] is split into documents
+//     {index}-p001, -p002, … carrying part/parts; nothing is dropped. A line
+//     that is not JSON is stored as an error result (code invalid_line).
+//   - batch.failed, batch.expired, batch.cancelled, interaction.cancelled:
+//     nothing is fetched. The SDK never fills BatchJob.Error, so the error
+//     is the webhook's error_code/error_message.
+//   - video.generated: Operations.GetVideosOperation. Each video's URI, MIME
+//     type and Gemini file name go to the job's output.videos; with a
+//     [VideoStore] (VIDEO_BUCKET) the bytes are streamed to
+//     gs://bucket/videos/<job_id>/<n>.mp4 and output.videos[n].gcs_uri set.
+//   - interaction.completed, interaction.failed, interaction.requires_action:
+//     Interactions.Get. output holds status, text, steps (JSON maps; an
+//     array directly inside an array becomes {"values": […]} because
+//     Firestore cannot store nested arrays) and, for requires_action, the
+//     unanswered function calls as pending_calls [{id, name, arguments,
+//     arguments_json}]: enough for a downstream step to create the follow-up
+//     interaction. The text is also stored as results/000000000. Large
+//     text or steps are left out of the job document (text_in_results,
+//     steps_omitted) to respect Firestore's 1 MiB document limit.
+//   - any other type: recorded as last_unknown_event, acknowledged.
+//
+// The job summary (collection_state, collected_state, counts, tokens,
+// results_path, completed_at = Gemini's event time, collected_at,
+// collect_latency_ms, collect_error, results_event_id) is written with the
+// field names of ledger.Job.
+//
+// # Idempotency
+//
+// Result documents have deterministic ids and are written with Set, so a
+// redelivery rewrites the same documents. The order of writes is: results,
+// summary (clearing results_event_id), publish, then results_event_id.
+// Hence a consumer of the results event always finds the summary, and:
+//
+//   - a redelivery that finds results_event_id set for the event's state is
+//     acknowledged without refetching or re-publishing;
+//   - one that finds the summary saved but results_event_id unset (the
+//     previous attempt died before or while publishing) re-publishes from
+//     the stored summary without refetching;
+//   - concurrent deliveries of one event both write the same documents and
+//     may both publish; the two messages carry the same event_id
+//     (event.ResultsEventID), which consumers de-duplicate on.
+//
+// A stale event — the job's state is different and not lower-ranked, e.g.
+// requires_action arriving after completed, or a second, different terminal
+// event — is skipped: the event announcing the job's current state is
+// collected on its own delivery. A summary is never overwritten by the
+// collection of a lower-ranked state.
+//
+// # Errors and retries
+//
+// Gemini errors are classified by package gemini: 400/404/410/422 are
+// permanent; 429, 5xx, 401/403 (fixable configuration), network and
+// unexpected responses are transient. Firestore, Cloud Storage and Pub/Sub
+// failures are transient.
+//
+//   - Transient: Handle returns the error, the function answers 503 and
+//     Pub/Sub redelivers with backoff. On the last attempt
+//     (Options.MaxDeliveryAttempts, from the push's deliveryAttempt) the
+//     failure is also recorded on the job (collect_failed, collect_error
+//     code retries_exhausted) before the non-2xx answer sends the message
+//     to the dead-letter topic. No results event is published then: a
+//     replay from the dead-letter topic may still succeed, and its event
+//     would share the same event_id.
+//   - Permanent (job gone at Gemini, unusable data): recorded as
+//     collect_failed with collect_error, a ResultsEvent with
+//     collection_state collect_failed is published, and the message is
+//     acknowledged.
+//   - A message that is not a JobEvent returns [ErrInvalidEvent] (400): it
+//     can only dead-letter.
+//
+// The SDK's own retries are disabled for interactions (Pub/Sub's
+// redelivery is the retry loop), and the classic client does not retry.
+package collect

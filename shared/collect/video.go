@@ -1,0 +1,145 @@
+package collect
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+
+	"cloud.google.com/go/storage"
+
+	"github.com/geminihooks/geminihooks/shared/event"
+	"github.com/geminihooks/geminihooks/shared/gemini"
+)
+
+// VideoObject is the Cloud Storage object name of the n-th video of a job.
+func VideoObject(jobID string, n int) string { return fmt.Sprintf("videos/%s/%d.mp4", jobID, n) }
+
+func (s *Service) collectVideo(ctx context.Context, ev event.JobEvent) (outcome, error) {
+	op, err := s.o.Gemini.GetVideosOperation(ctx, ev.GeminiName)
+	if err != nil {
+		return outcome{}, err
+	}
+	if !op.Done {
+		return outcome{}, fmt.Errorf("video operation %s is not done yet (retryable)", ev.GeminiName)
+	}
+	out := outcome{output: map[string]any{}}
+	if op.Error != nil {
+		je := &event.JobError{Message: fmt.Sprint(op.Error["message"])}
+		if c, ok := op.Error["code"]; ok {
+			je.Code = fmt.Sprint(c)
+		}
+		out.jobErr = je
+		out.output["error"] = sanitize(op.Error)
+		out.counts.Failed = 1
+	}
+	videos := []any{}
+	if r := op.Response; r != nil {
+		if r.RAIMediaFilteredCount > 0 {
+			out.output["rai_filtered_count"] = int64(r.RAIMediaFilteredCount)
+			out.output["rai_filtered_reasons"] = stringsToAny(r.RAIMediaFilteredReasons)
+		}
+		for i, gv := range r.GeneratedVideos {
+			if gv == nil || gv.Video == nil {
+				continue
+			}
+			v := gv.Video
+			entry := map[string]any{"index": int64(i), "mime_type": v.MIMEType}
+			if v.URI != "" {
+				entry["uri"] = v.URI
+				if id, ok := gemini.FileID(v.URI); ok {
+					entry["file_name"] = "files/" + id
+				}
+			}
+			if s.o.Videos != nil {
+				uri, n, err := s.copyVideo(ctx, ev.JobID, i, v.URI, v.VideoBytes, v.MIMEType)
+				if err != nil {
+					return outcome{}, err
+				}
+				if uri != "" {
+					entry["gcs_uri"] = uri
+					entry["bytes"] = n
+				}
+			} else if len(v.VideoBytes) > 0 {
+				entry["inline_bytes"] = int64(len(v.VideoBytes)) // too big for Firestore; set VIDEO_BUCKET to keep them
+			}
+			videos = append(videos, entry)
+		}
+	}
+	out.output["videos"] = videos
+	out.counts.Results = len(videos)
+	return out, nil
+}
+
+// copyVideo streams one video (from its Gemini URI, or its inline bytes)
+// into the video store.
+func (s *Service) copyVideo(ctx context.Context, jobID string, n int, uri string, inline []byte, mime string) (string, int64, error) {
+	if mime == "" {
+		mime = "video/mp4"
+	}
+	var r io.Reader
+	switch {
+	case uri != "":
+		rc, err := s.o.Gemini.OpenFile(ctx, uri)
+		if err != nil {
+			return "", 0, err
+		}
+		defer rc.Close()
+		r = rc
+	case len(inline) > 0:
+		r = bytes.NewReader(inline)
+	default:
+		return "", 0, nil
+	}
+	cr := &countingReader{r: r}
+	dst, err := s.o.Videos.Put(ctx, VideoObject(jobID, n), mime, cr)
+	if err != nil {
+		return "", 0, err
+	}
+	return dst, cr.n, nil
+}
+
+type countingReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
+}
+
+// GCSVideos is a [VideoStore] on a Cloud Storage bucket.
+type GCSVideos struct {
+	bucket string
+	b      *storage.BucketHandle
+}
+
+// NewGCSVideos returns a VideoStore writing to bucket.
+func NewGCSVideos(c *storage.Client, bucket string) *GCSVideos {
+	return &GCSVideos{bucket: bucket, b: c.Bucket(bucket)}
+}
+
+// Put streams r into the object (overwriting it, so a retry is harmless).
+func (g *GCSVideos) Put(ctx context.Context, object, contentType string, r io.Reader) (string, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel() // aborts the upload if copying fails
+	w := g.b.Object(object).NewWriter(ctx)
+	w.ContentType = contentType
+	if _, err := io.Copy(w, r); err != nil {
+		return "", fmt.Errorf("gcs write gs://%s/%s: %w (retryable)", g.bucket, object, err)
+	}
+	if err := w.Close(); err != nil {
+		return "", fmt.Errorf("gcs close gs://%s/%s: %w (retryable)", g.bucket, object, err)
+	}
+	return "gs://" + g.bucket + "/" + object, nil
+}
+
+func stringsToAny(ss []string) []any {
+	out := make([]any, len(ss))
+	for i, s := range ss {
+		out[i] = s
+	}
+	return out
+}
