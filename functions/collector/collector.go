@@ -16,7 +16,6 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
-	"sync"
 
 	"cloud.google.com/go/firestore"
 	"cloud.google.com/go/pubsub/v2"
@@ -26,6 +25,7 @@ import (
 	"github.com/geminihooks/geminihooks/shared/bus"
 	"github.com/geminihooks/geminihooks/shared/collect"
 	"github.com/geminihooks/geminihooks/shared/gemini"
+	"github.com/geminihooks/geminihooks/shared/lazy"
 	"github.com/geminihooks/geminihooks/shared/ledger"
 	"github.com/geminihooks/geminihooks/shared/logging"
 )
@@ -36,7 +36,9 @@ const EntryPoint = "Collector"
 func init() {
 	// Registration only: every function's init runs in every deployed
 	// function, so configuration and clients are built on first use.
-	functions.HTTP(EntryPoint, serve)
+	functions.HTTP(EntryPoint, (&lazy.Handler{Name: "collector", Build: func(ctx context.Context) (http.Handler, error) {
+		return FromEnv(ctx, os.Getenv)
+	}}).ServeHTTP)
 }
 
 // Handler is the Collector over its domain service.
@@ -45,32 +47,6 @@ type Handler struct {
 	Logger  *slog.Logger
 	// Project scopes trace ids in logs.
 	Project string
-}
-
-var (
-	mu      sync.Mutex
-	handler *Handler
-)
-
-// serve builds the handler from the environment once per instance; a failed
-// build is retried on the next request and answers 500 meanwhile (Pub/Sub
-// redelivers).
-func serve(w http.ResponseWriter, r *http.Request) {
-	mu.Lock()
-	h := handler
-	if h == nil {
-		var err error
-		h, err = FromEnv(r.Context(), os.Getenv)
-		if err != nil {
-			mu.Unlock()
-			logging.New(os.Stdout, slog.LevelInfo).Error("collector not configured", "error", err.Error())
-			http.Error(w, "collector not configured", http.StatusInternalServerError)
-			return
-		}
-		handler = h
-	}
-	mu.Unlock()
-	h.ServeHTTP(w, r)
 }
 
 // FromEnv builds a Handler with real clients from the environment.

@@ -22,13 +22,13 @@ import (
 	"net/http"
 	"os"
 	"strings"
-	"sync"
 
 	"cloud.google.com/go/firestore"
 	"github.com/GoogleCloudPlatform/functions-framework-go/functions"
 
 	"github.com/geminihooks/geminihooks/shared/bus"
 	"github.com/geminihooks/geminihooks/shared/event"
+	"github.com/geminihooks/geminihooks/shared/lazy"
 	"github.com/geminihooks/geminihooks/shared/logging"
 	"github.com/geminihooks/geminihooks/shared/notify"
 )
@@ -36,28 +36,10 @@ import (
 // EntryPoint is the function's name for the Functions Framework.
 const EntryPoint = "Notifier"
 
-func init() { functions.HTTP(EntryPoint, serve) }
-
-var (
-	mu      sync.Mutex
-	handler *Handler
-)
-
-func serve(w http.ResponseWriter, r *http.Request) {
-	mu.Lock()
-	h := handler
-	if h == nil {
-		var err error
-		if h, err = FromEnv(r.Context(), os.Getenv); err != nil {
-			mu.Unlock()
-			logging.New(os.Stdout, slog.LevelInfo).Error("notifier not configured", "error", err.Error())
-			http.Error(w, "notifier not configured", http.StatusInternalServerError)
-			return
-		}
-		handler = h
-	}
-	mu.Unlock()
-	h.ServeHTTP(w, r)
+func init() {
+	functions.HTTP(EntryPoint, (&lazy.Handler{Name: "notifier", Build: func(ctx context.Context) (http.Handler, error) {
+		return FromEnv(ctx, os.Getenv)
+	}}).ServeHTTP)
 }
 
 // Handler is the Notifier over its ports.

@@ -23,7 +23,6 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
-	"sync"
 
 	"cloud.google.com/go/firestore"
 	"cloud.google.com/go/pubsub/v2"
@@ -32,6 +31,7 @@ import (
 	"github.com/geminihooks/geminihooks/shared/bus"
 	"github.com/geminihooks/geminihooks/shared/config"
 	"github.com/geminihooks/geminihooks/shared/ingest"
+	"github.com/geminihooks/geminihooks/shared/lazy"
 	"github.com/geminihooks/geminihooks/shared/ledger"
 	"github.com/geminihooks/geminihooks/shared/logging"
 	"github.com/geminihooks/geminihooks/shared/webhook"
@@ -43,7 +43,9 @@ const EntryPoint = "Receiver"
 func init() {
 	// Registration only: every function's init runs in every deployed
 	// function, so configuration and clients are built on first use.
-	functions.HTTP(EntryPoint, serve)
+	functions.HTTP(EntryPoint, (&lazy.Handler{Name: "receiver", Build: func(ctx context.Context) (http.Handler, error) {
+		return FromEnv(ctx, os.Getenv)
+	}}).ServeHTTP)
 }
 
 // Handler is the Receiver over its ports; [NewHandler] wires one.
@@ -54,32 +56,6 @@ type Handler struct {
 	MaxBodyBytes int64
 	// Project scopes trace ids in logs.
 	Project string
-}
-
-var (
-	mu      sync.Mutex
-	handler *Handler
-)
-
-// serve builds the handler from the environment once per instance. A failed
-// build is retried on the next request (a transient client error should not
-// poison the instance), and answers 500 meanwhile.
-func serve(w http.ResponseWriter, r *http.Request) {
-	mu.Lock()
-	h := handler
-	if h == nil {
-		var err error
-		h, err = FromEnv(r.Context(), os.Getenv)
-		if err != nil {
-			mu.Unlock()
-			logging.New(os.Stdout, slog.LevelInfo).Error("receiver not configured", "error", err.Error())
-			http.Error(w, "receiver not configured", http.StatusInternalServerError)
-			return
-		}
-		handler = h
-	}
-	mu.Unlock()
-	h.ServeHTTP(w, r)
 }
 
 // FromEnv builds a Handler with real clients from the environment.
