@@ -67,13 +67,13 @@ has_version() { # has_version <secret-id>
 	[ -n "$(gcloud secrets versions list "$1" --project "$project" --filter='state=ENABLED' --limit=1 --format='value(name)' 2>/dev/null)" ]
 }
 
-# find_webhook: name of the webhook whose URI is the Receiver's, or "".
+# find_webhook: id of the webhook whose URI is the Receiver's, or "".
 find_webhook() {
 	local out
 	out="$(cli --format=json webhooks list)" || die "geminihooks webhooks list failed"
 	jq -r --arg u "$receiver_url" '
 		(if type == "array" then . else (.webhooks // .items // []) end)
-		| map(select(.uri == $u)) | .[0].name // empty' <<<"$out"
+		| map(select(.uri == $u)) | .[0].id // empty' <<<"$out"
 }
 
 need_api_key() {
@@ -127,29 +127,18 @@ deploy() {
 
 # Rotation keeps both secrets in the mounted `latest` version, comma
 # separated ("new,previous"), because Gemini may still sign with the previous
-# secret for 24 h and the Receiver reads only the latest version.
+# secret for 24 h and the Receiver reads only the latest version. The CLI
+# writes that version itself (newest first) and never prints the secret.
 rotate() {
 	need_api_key
 	tf init -input=false >/dev/null
 	tf_settings
-	local name current previous new
-	name="$(find_webhook)"
-	[ -n "$name" ] || die "no webhook points at $receiver_url; run 'scripts/deploy.sh' first"
-	# The new secret passes through a private temp file, removed on exit.
-	tmp="$(mktemp)"
-	chmod 600 "$tmp"
-	trap 'rm -f "$tmp"' EXIT
-	log "rotating the signing secret of $name (previous secret revoked by Gemini after 24 h)"
-	cli webhooks rotate --name "$name" --secret-file "$tmp" || die "geminihooks webhooks rotate failed"
-	new="$(tr -d '\n\r' <"$tmp")"
-	[ -n "$new" ] || die "the rotate command wrote no secret"
-	current="$(gcloud secrets versions access latest --secret "$webhook_secret" --project "$project" 2>/dev/null || true)"
-	previous="${current%%,*}"
-	if [ -n "$previous" ] && [ "$previous" != "$new" ]; then
-		printf '%s,%s' "$new" "$previous" | gcloud secrets versions add "$webhook_secret" --project "$project" --data-file=- >/dev/null
-	else
-		printf '%s' "$new" | gcloud secrets versions add "$webhook_secret" --project "$project" --data-file=- >/dev/null
-	fi
+	local id
+	id="$(find_webhook)"
+	[ -n "$id" ] || die "no webhook points at $receiver_url; run 'scripts/deploy.sh' first"
+	log "rotating the signing secret of webhook $id (previous secret revoked by Gemini after 24 h)"
+	cli webhooks rotate "$id" --secret-manager "projects/$project/secrets/$webhook_secret" ||
+		die "geminihooks webhooks rotate failed"
 	log "stored new,previous in $webhook_secret; run 'scripts/deploy.sh rotate-finish' after 24 h"
 }
 
