@@ -1,0 +1,565 @@
+package devstack_test
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"cloud.google.com/go/pubsub/v2"
+
+	"github.com/geminihooks/geminihooks/internal/testenv"
+	"github.com/geminihooks/geminihooks/shared/devstack"
+	"github.com/geminihooks/geminihooks/shared/event"
+	"github.com/geminihooks/geminihooks/shared/ledger"
+	"github.com/geminihooks/geminihooks/shared/webhook"
+)
+
+// A stack can run only once per process (see devstack.ErrAlreadyStarted), so
+// each pipeline scenario re-runs this test binary with scenarioEnv set and
+// -test.run selecting TestScenarioChild. The child inherits the parent's
+// Firestore emulator through FIRESTORE_EMULATOR_HOST.
+const (
+	scenarioEnv = "DEVSTACK_TEST_SCENARIO"
+	faultsEnv   = "DEVSTACK_TEST_FAULTS"
+	roundsEnv   = "DEVSTACK_TEST_ROUNDS"
+)
+
+func TestMain(m *testing.M) {
+	if os.Getenv(scenarioEnv) != "" {
+		os.Exit(m.Run())
+	}
+	testenv.Main(m)
+}
+
+// TestPipeline: inline batch, file batch, video and interaction jobs (static
+// HMAC webhook), two dynamic JWT jobs and two jobs delivered across a
+// Receiver outage all end up collected with exactly one results event each.
+func TestPipeline(t *testing.T) {
+	t.Parallel()
+	runScenario(t, "clean", "timescale=100", 1)
+}
+
+// TestPipelineDuplicatesShuffled: the same with 30 % duplicate deliveries and
+// randomly reordered deliveries.
+func TestPipelineDuplicatesShuffled(t *testing.T) {
+	t.Parallel()
+	// Four rounds of the four kinds plus four more jobs: 20 webhook
+	// messages, so the chance that no duplicate is sent at all is 0.7^20 (0.08 %).
+	runScenario(t, "dup-shuffle", "dup=0.3,shuffle=20s,timescale=100", 4)
+}
+
+func runScenario(t *testing.T, name, faults string, rounds int) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^TestScenarioChild$", "-test.v", "-test.count=1")
+	cmd.Env = append(os.Environ(), scenarioEnv+"="+name, faultsEnv+"="+faults, fmt.Sprintf("%s=%d", roundsEnv, rounds))
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("scenario %s (faults %q) failed: %v\n%s", name, faults, err, out)
+	}
+	// Keep the summary lines on success.
+	for line := range strings.SplitSeq(string(out), "\n") {
+		if strings.Contains(line, "summary:") {
+			t.Log(strings.TrimSpace(line))
+		}
+	}
+}
+
+// tlogWriter turns the stack's Out lines into test log lines.
+type tlogWriter struct {
+	t  *testing.T
+	mu sync.Mutex
+}
+
+func (w *tlogWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.t.Log(strings.TrimRight(string(p), "\n"))
+	return len(p), nil
+}
+
+// resultsSeen records results events by job.
+type resultsSeen struct {
+	mu       sync.Mutex
+	eventIDs map[string]map[string]int // job id → event id → copies
+	events   map[string]event.ResultsEvent
+	messages int
+}
+
+func (r *resultsSeen) add(e event.ResultsEvent) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.messages++
+	if r.eventIDs[e.JobID] == nil {
+		r.eventIDs[e.JobID] = map[string]int{}
+	}
+	r.eventIDs[e.JobID][e.EventID]++
+	r.events[e.JobID] = e
+}
+
+func (r *resultsSeen) has(ids []string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, id := range ids {
+		if len(r.eventIDs[id]) == 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// TestScenarioChild is the body of TestPipeline*; it runs only in the child
+// process those tests start.
+func TestScenarioChild(t *testing.T) {
+	scenario := os.Getenv(scenarioEnv)
+	if scenario == "" {
+		t.Skip("runs only as a child of TestPipeline / TestPipelineDuplicatesShuffled")
+	}
+	rounds := 1
+	fmt.Sscan(os.Getenv(roundsEnv), &rounds)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+
+	start := time.Now()
+	st, err := devstack.Start(ctx, devstack.Options{
+		Project: testenv.Project(t) + "-" + scenario,
+		Faults:  os.Getenv(faultsEnv),
+		Out:     &tlogWriter{t: t},
+		Log:     slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
+	})
+	if err != nil {
+		t.Fatalf("Start: %v", err)
+	}
+	defer func() {
+		if err := st.Close(); err != nil {
+			t.Errorf("Close: %v", err)
+		}
+		if err := st.Close(); err != nil { // idempotent
+			t.Errorf("second Close: %v", err)
+		}
+	}()
+	t.Logf("stack up in %s", time.Since(start).Round(time.Millisecond))
+
+	// The test's own subscriber on the results topic, created before any job.
+	sub, err := st.SubscribeResults(ctx, "e2e-results")
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := &resultsSeen{eventIDs: map[string]map[string]int{}, events: map[string]event.ResultsEvent{}}
+	recvCtx, stopRecv := context.WithCancel(ctx)
+	recvDone := make(chan error, 1)
+	go func() {
+		recvDone <- sub.Receive(recvCtx, func(_ context.Context, m *pubsub.Message) {
+			var e event.ResultsEvent
+			if err := json.Unmarshal(m.Data, &e); err != nil {
+				t.Errorf("results message %s: %v", m.ID, err)
+			} else if m.Attributes[event.AttrEventID] != e.EventID {
+				t.Errorf("results message %s: attribute event_id %q != body %q", m.ID, m.Attributes[event.AttrEventID], e.EventID)
+			}
+			seen.add(e)
+			m.Ack()
+		})
+	}()
+
+	type job struct {
+		ref     event.JobRef
+		what    string
+		results int // exact result count; 0 = at least one
+		scheme  string
+	}
+	var jobs []job
+	addAll := func(what, scheme string, o devstack.SubmitOptions) {
+		t.Helper()
+		refs, err := st.SubmitAll(ctx, o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, r := range refs {
+			jobs = append(jobs, job{ref: r, what: what + " " + []string{"inline batch", "file batch", "video", "interaction"}[i],
+				results: []int{2, 3, 0, 0}[i], scheme: scheme})
+		}
+	}
+	ids := func(from int) []string {
+		var out []string
+		for _, j := range jobs[from:] {
+			out = append(out, j.ref.ID)
+		}
+		return out
+	}
+
+	// 1. Static webhook (Standard Webhooks HMAC), every kind.
+	for range rounds {
+		t0 := time.Now()
+		addAll("static", string(webhook.SchemeHMAC), devstack.SubmitOptions{})
+		t.Logf("submitted 4 jobs in %s", time.Since(t0).Round(time.Millisecond))
+	}
+	// 2. Dynamic webhooks: webhook_config.uris → RS256 JWT verified against
+	// the simulator's JWKS (the Receiver's JWKS_URL).
+	dyn := devstack.SubmitOptions{WebhookURIs: []string{st.ReceiverURL}, Text: "dynamic"}
+	r, err := st.SubmitInteraction(ctx, dyn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	jobs = append(jobs, job{ref: r, what: "dynamic interaction", scheme: string(webhook.SchemeJWT)})
+	r, err = st.SubmitInlineBatch(ctx, dyn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	jobs = append(jobs, job{ref: r, what: "dynamic inline batch", results: 2, scheme: string(webhook.SchemeJWT)})
+	if _, err := st.WaitCollected(ctx, ids(0), nil); err != nil {
+		t.Fatal(err)
+	}
+
+	// 3. Receiver outage longer than Gemini's first retries: nothing is lost.
+	st.SetReceiverDown(true)
+	failedBefore := st.Sim.Stats().Deliveries.Failed
+	outageFrom := len(jobs)
+	r, err = st.SubmitFileBatch(ctx, devstack.SubmitOptions{Text: "outage"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	jobs = append(jobs, job{ref: r, what: "outage file batch", results: 3, scheme: string(webhook.SchemeHMAC)})
+	r, err = st.SubmitVideo(ctx, devstack.SubmitOptions{Text: "outage"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	jobs = append(jobs, job{ref: r, what: "outage video", scheme: string(webhook.SchemeHMAC)})
+	// Two messages, at least three failed attempts each (first try + two retries).
+	for st.Sim.Stats().Deliveries.Failed-failedBefore < 6 {
+		if ctx.Err() != nil {
+			t.Fatal("the simulator never retried during the outage")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	for _, id := range ids(outageFrom) {
+		if j, err := st.Ledger.GetJob(ctx, id); err != nil || j.State != string(event.StateSubmitted) {
+			t.Fatalf("during the outage job %s = %+v, %v; want still submitted", id, j, err)
+		}
+	}
+	st.SetReceiverDown(false)
+
+	if _, err := st.WaitCollected(ctx, ids(0), nil); err != nil {
+		t.Fatal(err)
+	}
+	for !seen.has(ids(0)) {
+		if ctx.Err() != nil {
+			t.Fatal("results events missing for some jobs")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	// Give late duplicates (redeliveries, duplicate webhooks) a moment to
+	// show up before counting distinct ids.
+	time.Sleep(time.Second)
+	stopRecv()
+	if err := <-recvDone; err != nil {
+		t.Errorf("results Receive: %v", err)
+	}
+
+	for st.Notifications() < int64(len(jobs)) {
+		if ctx.Err() != nil {
+			t.Fatalf("the notification sink got %d notifications, want %d", st.Notifications(), len(jobs))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+
+	seen.mu.Lock()
+	defer seen.mu.Unlock()
+	for _, j := range jobs {
+		doc, err := st.Ledger.GetJob(ctx, j.ref.ID)
+		if err != nil {
+			t.Errorf("%s: %v", j.what, err)
+			continue
+		}
+		if doc.State != string(event.StateSucceeded) || doc.CollectionState != ledger.CollectionDone {
+			t.Errorf("%s %s: state=%s collection_state=%s error=%+v collect_error=%+v", j.what, j.ref.ID, doc.State, doc.CollectionState, doc.Error, doc.CollectError)
+			continue
+		}
+		if n := st.NotificationsFor(j.ref.ID); n != 1 {
+			t.Errorf("%s %s: %d notifications, want 1", j.what, j.ref.ID, n)
+		}
+		if n := len(seen.eventIDs[j.ref.ID]); n != 1 {
+			t.Errorf("%s %s: %d distinct results event ids %v, want exactly 1", j.what, j.ref.ID, n, seen.eventIDs[j.ref.ID])
+		}
+		ev := seen.events[j.ref.ID]
+		if ev.CollectionState != ledger.CollectionDone || ev.State != event.StateSucceeded || ev.EventID != doc.ResultsEventID {
+			t.Errorf("%s %s: results event %+v does not match job (results_event_id %s)", j.what, j.ref.ID, ev, doc.ResultsEventID)
+		}
+		if (j.results > 0 && doc.Counts.Results != j.results) || doc.Counts.Results < 1 {
+			t.Errorf("%s %s: counts %+v, want %d results", j.what, j.ref.ID, doc.Counts, j.results)
+		}
+		if j.ref.Kind == event.KindBatch {
+			docs, err := st.Firestore.Collection(ledger.ResultsPath(j.ref.ID)).Documents(ctx).GetAll()
+			if err != nil || len(docs) != j.results {
+				t.Errorf("%s %s: %d result documents (%v), want %d", j.what, j.ref.ID, len(docs), err, j.results)
+			}
+		}
+		dels, err := st.Firestore.Collection(ledger.DeliveriesCollection).Where("job_id", "==", j.ref.ID).Documents(ctx).GetAll()
+		if err != nil || len(dels) != 1 {
+			t.Errorf("%s %s: %d delivery documents (%v), want exactly 1 (one webhook-id per job event)", j.what, j.ref.ID, len(dels), err)
+			continue
+		}
+		var d ledger.Delivery
+		if err := dels[0].DataTo(&d); err != nil || d.Scheme != j.scheme || d.Status != ledger.StatusPublished {
+			t.Errorf("%s %s: delivery %+v (%v), want scheme %s, status published", j.what, j.ref.ID, d, err, j.scheme)
+		}
+	}
+	if n := st.Notifications(); n != int64(len(jobs)) {
+		t.Errorf("notification sink got %d notifications for %d jobs, want one each", n, len(jobs))
+	}
+	stats := st.Sim.Stats().Deliveries
+	if stats.GaveUp != 0 {
+		t.Errorf("simulator gave up on %d messages", stats.GaveUp)
+	}
+	if strings.Contains(os.Getenv(faultsEnv), "dup=") && stats.Duplicates == 0 {
+		t.Errorf("no duplicate deliveries were sent (stats %+v): the scenario tested nothing extra", stats)
+	}
+	t.Logf("summary: scenario=%s jobs=%d notifications=%d results_messages=%d webhook_messages=%d attempts=%d duplicates=%d failed_attempts=%d push=%v elapsed=%s",
+		scenario, len(jobs), st.Notifications(), seen.messages, stats.Messages, stats.Attempts, stats.Duplicates, stats.Failed,
+		st.Dispatcher.Stats(), time.Since(start).Round(time.Millisecond))
+}
+
+// TestStartWithoutEmulatorBinary: a missing emulator is reported with the
+// install hint, and nothing is left running.
+func TestStartWithoutEmulatorBinary(t *testing.T) {
+	t.Setenv("FIRESTORE_EMULATOR_HOST", "")
+	t.Setenv("FIRESTORE_EMULATOR_PATH", t.TempDir()+"/no-such-emulator")
+	_, err := devstack.Start(context.Background(), devstack.Options{})
+	if err == nil || !strings.Contains(err.Error(), "gcloud components install cloud-firestore-emulator") {
+		t.Fatalf("Start = %v, want the install hint", err)
+	}
+	if v := os.Getenv("PUBSUB_EMULATOR_HOST"); v != "" {
+		t.Errorf("PUBSUB_EMULATOR_HOST=%s left behind", v)
+	}
+}
+
+// signedPing builds a signed Standard Webhooks delivery like the simulator's ping.
+func signedPing(t *testing.T, secret, webhookID string) ([]byte, map[string][]string) {
+	t.Helper()
+	body, _ := json.Marshal(map[string]any{"type": "webhook.ping", "version": "v1",
+		"timestamp": time.Now().UTC().Format(time.RFC3339Nano), "data": map[string]string{"id": webhookID}})
+	s, err := webhook.NewSigner(secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return body, s.Headers(fmt.Sprintf("msg_devstacktest%d", time.Now().UnixNano()), time.Now(), body)
+}
+
+// TestDevCommand runs `geminihooks dev --demo` as a separate process with
+// its own Firestore emulator: the ready line appears, the demo reaches
+// "results in Firestore", a delivery signed with the --secret-file secret is
+// accepted, and SIGTERM leaves no emulator process and no listening port.
+func TestDevCommand(t *testing.T) {
+	t.Parallel()
+	root := moduleRoot(t)
+	if m, _ := filepath.Glob(filepath.Join(root, "cmd", "geminihooks", "*.go")); len(m) == 0 {
+		t.Skip("cmd/geminihooks not built yet")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
+	defer cancel()
+	bin := filepath.Join(t.TempDir(), "geminihooks")
+	build := exec.CommandContext(ctx, goTool(), "build", "-o", bin, "./cmd/geminihooks")
+	build.Dir = root
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build ./cmd/geminihooks: %v\n%s", err, out)
+	}
+
+	secretFile := filepath.Join(t.TempDir(), "secret")
+	cmd := exec.CommandContext(ctx, bin, "dev", "--demo", "--secret-file", secretFile, "--project", "geminihooks-clitest")
+	for _, kv := range os.Environ() {
+		switch k, _, _ := strings.Cut(kv, "="); k {
+		case "FIRESTORE_EMULATOR_HOST", "PUBSUB_EMULATOR_HOST", scenarioEnv, faultsEnv, roundsEnv:
+			// The command must start (and stop) its own emulators.
+		default:
+			cmd.Env = append(cmd.Env, kv)
+		}
+	}
+	stderr := &syncBuffer{}
+	cmd.Stderr = stderr
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	lines := make(chan string, 1024)
+	var outMu sync.Mutex
+	var output []string
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		sc.Buffer(make([]byte, 1<<20), 1<<20)
+		for sc.Scan() {
+			outMu.Lock()
+			output = append(output, sc.Text())
+			outMu.Unlock()
+			select {
+			case lines <- sc.Text():
+			default:
+			}
+		}
+		close(lines)
+		exited <- cmd.Wait()
+	}()
+	dump := func() string {
+		outMu.Lock()
+		defer outMu.Unlock()
+		return "stdout:\n" + strings.Join(output, "\n") + "\nstderr:\n" + stderr.String()
+	}
+	defer func() {
+		if cmd.ProcessState == nil {
+			_ = cmd.Process.Kill()
+		}
+	}()
+	waitLine := func(what string, match func(string) bool) string {
+		t.Helper()
+		timeout := time.After(3 * time.Minute)
+		for {
+			select {
+			case l, ok := <-lines:
+				if !ok {
+					t.Fatalf("geminihooks dev exited before %s\n%s", what, dump())
+				}
+				if match(l) {
+					return l
+				}
+			case <-timeout:
+				t.Fatalf("no %s within 3 minutes\n%s", what, dump())
+			}
+		}
+	}
+
+	ready := waitLine("ready line", func(l string) bool { return strings.HasPrefix(l, "ready ") })
+	kv := map[string]string{}
+	for _, f := range strings.Fields(strings.TrimPrefix(ready, "ready ")) {
+		k, v, _ := strings.Cut(f, "=")
+		kv[k] = v
+	}
+	for _, k := range []string{"receiver_url", "gemini_url", "firestore", "pubsub", "project"} {
+		if kv[k] == "" || kv[k] == "-" {
+			t.Fatalf("ready line lacks %s: %q", k, ready)
+		}
+	}
+	if kv["project"] != "geminihooks-clitest" {
+		t.Errorf("project = %q", kv["project"])
+	}
+	fi, err := os.Stat(secretFile)
+	if err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("secret file: %v, mode %v; want 0600", err, fi)
+	}
+	secret, _ := os.ReadFile(secretFile)
+	if strings.Contains(dump(), strings.TrimSpace(string(secret))) {
+		t.Error("the signing secret appears in the command's output")
+	}
+
+	waitLine("demo completion", func(l string) bool { return strings.Contains(l, "demo: all 4 jobs done") })
+
+	body, hdr := signedPing(t, strings.TrimSpace(string(secret)), kv["webhook_id"])
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, kv["receiver_url"], bytes.NewReader(body))
+	req.Header = hdr
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("POST signed delivery: %v", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode/100 != 2 {
+		t.Fatalf("signed delivery: HTTP %d, want 2xx\n%s", resp.StatusCode, dump())
+	}
+
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-exited:
+		if err != nil {
+			t.Errorf("geminihooks dev after SIGTERM: %v\n%s", err, dump())
+		}
+	case <-time.After(45 * time.Second):
+		t.Fatalf("geminihooks dev did not exit within 45s of SIGTERM\n%s", dump())
+	}
+
+	for _, k := range []string{"receiver_url", "gemini_url", "firestore", "pubsub"} {
+		host := kv[k]
+		if u, err := url.Parse(host); err == nil && u.Host != "" {
+			host = u.Host
+		}
+		if c, err := net.DialTimeout("tcp", host, time.Second); err == nil {
+			c.Close()
+			t.Errorf("%s %s still accepts connections after exit", k, host)
+		}
+	}
+	_, fsPort, _ := net.SplitHostPort(kv["firestore"])
+	if pids := processesWith("--port=" + fsPort); len(pids) > 0 {
+		t.Errorf("Firestore emulator processes %v (port %s) survived the command", pids, fsPort)
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for the exec copier and the test.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func moduleRoot(t *testing.T) string {
+	t.Helper()
+	out, err := exec.Command(goTool(), "env", "GOMOD").Output()
+	if err != nil || strings.TrimSpace(string(out)) == "" {
+		t.Fatalf("go env GOMOD: %v", err)
+	}
+	return filepath.Dir(strings.TrimSpace(string(out)))
+}
+
+func goTool() string {
+	if p := filepath.Join(runtime.GOROOT(), "bin", "go"); fileExists(p) {
+		return p
+	}
+	return "go"
+}
+
+func fileExists(p string) bool { _, err := os.Stat(p); return err == nil }
+
+// processesWith lists the pids whose command line contains arg.
+func processesWith(arg string) []string {
+	var pids []string
+	dirs, _ := os.ReadDir("/proc")
+	for _, d := range dirs {
+		if _, err := strconv.Atoi(d.Name()); err != nil {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join("/proc", d.Name(), "cmdline"))
+		if err == nil && bytes.Contains(b, []byte(arg)) {
+			pids = append(pids, d.Name())
+		}
+	}
+	return pids
+}
