@@ -14,66 +14,17 @@ import (
 	"github.com/geminihooks/geminihooks/shared/ledger"
 )
 
-// jobView is the JSON form of a job: the Firestore document's field names.
+// jobView is the JSON form of a job: the Firestore document (its JSON
+// names are its field names) plus, for "show", its first results.
 type jobView struct {
-	JobID            string            `json:"job_id"`
-	Kind             string            `json:"kind"`
-	GeminiName       string            `json:"gemini_name"`
-	State            string            `json:"state"`
-	EventType        string            `json:"event_type,omitempty"`
-	EventTime        string            `json:"event_time,omitempty"`
-	Labels           map[string]string `json:"labels,omitempty"`
-	Model            string            `json:"model,omitempty"`
-	Deliveries       int64             `json:"deliveries"`
-	Error            *event.JobError   `json:"error,omitempty"`
-	OutputURI        string            `json:"output_uri,omitempty"`
-	FileName         string            `json:"file_name,omitempty"`
-	LastUnknownEvent string            `json:"last_unknown_event,omitempty"`
-	SubmittedAt      string            `json:"submitted_at,omitempty"`
-	FirstReceivedAt  string            `json:"first_received_at,omitempty"`
-	LastReceivedAt   string            `json:"last_received_at,omitempty"`
-	StateChangedAt   string            `json:"state_changed_at,omitempty"`
-	UpdatedAt        string            `json:"updated_at,omitempty"`
-	CollectionState  string            `json:"collection_state,omitempty"`
-	CollectedState   string            `json:"collected_state,omitempty"`
-	ResultsPath      string            `json:"results_path,omitempty"`
-	Counts           event.Counts      `json:"counts"`
-	Tokens           event.Tokens      `json:"tokens"`
-	CompletedAt      string            `json:"completed_at,omitempty"`
-	CollectedAt      string            `json:"collected_at,omitempty"`
-	CollectLatencyMS int64             `json:"collect_latency_ms,omitempty"`
-	CollectError     *event.JobError   `json:"collect_error,omitempty"`
-	Output           map[string]any    `json:"output,omitempty"`
-	Results          []resultView      `json:"results,omitempty"`
-}
-
-func viewJob(j ledger.Job) jobView {
-	return jobView{
-		JobID: j.JobID, Kind: j.Kind, GeminiName: j.GeminiName, State: j.State,
-		EventType: j.EventType, EventTime: fmtTime(j.EventTime), Labels: j.Labels, Model: j.Model,
-		Deliveries: j.Deliveries, Error: j.Error, OutputURI: j.OutputURI, FileName: j.FileName,
-		LastUnknownEvent: j.LastUnknownEvent, SubmittedAt: fmtTime(j.SubmittedAt),
-		FirstReceivedAt: fmtTime(j.FirstReceivedAt), LastReceivedAt: fmtTime(j.LastReceivedAt),
-		StateChangedAt: fmtTime(j.StateChangedAt), UpdatedAt: fmtTime(j.UpdatedAt),
-		CollectionState: j.CollectionState, CollectedState: j.CollectedState, ResultsPath: j.ResultsPath,
-		Counts: j.Counts, Tokens: j.Tokens, CompletedAt: fmtTime(j.CompletedAt), CollectedAt: fmtTime(j.CollectedAt),
-		CollectLatencyMS: j.CollectLatencyMS, CollectError: j.CollectError, Output: j.Output,
-	}
+	ledger.Job
+	Results []resultView `json:"results,omitempty"`
 }
 
 // resultView is the JSON form of jobs/{id}/results/{result_id}.
 type resultView struct {
-	ID           string            `json:"id"`
-	Key          string            `json:"key,omitempty"`
-	Index        int64             `json:"index"`
-	Metadata     map[string]string `json:"metadata,omitempty"`
-	Text         string            `json:"text,omitempty"`
-	FinishReason string            `json:"finish_reason,omitempty"`
-	ModelVersion string            `json:"model_version,omitempty"`
-	Tokens       event.Tokens      `json:"tokens"`
-	Error        *event.JobError   `json:"error,omitempty"`
-	Part         int               `json:"part,omitempty"`
-	Parts        int               `json:"parts,omitempty"`
+	ID string `json:"id"`
+	ledger.Result
 }
 
 func (a *app) jobsCmd() *cobra.Command {
@@ -115,11 +66,7 @@ func (a *app) jobsListCmd() *cobra.Command {
 				return fail("list jobs", err)
 			}
 			if a.format == formatJSON {
-				views := make([]jobView, 0, len(jobs))
-				for _, j := range jobs {
-					views = append(views, viewJob(j))
-				}
-				return a.printJSON(views)
+				return a.printJSON(jobs)
 			}
 			rows := make([][]string, 0, len(jobs))
 			for _, j := range jobs {
@@ -169,9 +116,7 @@ func (a *app) showJob(ctx context.Context, st *ledger.Store, j ledger.Job, n int
 		return fail("read results of "+j.JobID, err)
 	}
 	if a.format == formatJSON {
-		v := viewJob(j)
-		v.Results = res
-		return a.printJSON(v)
+		return a.printJSON(jobView{Job: j, Results: res})
 	}
 	var labels []string
 	for k, v := range j.Labels {
@@ -230,8 +175,7 @@ func readResults(ctx context.Context, c *firestore.Client, jobID string, n int) 
 		if err := s.DataTo(&r); err != nil {
 			return nil, fmt.Errorf("decode %s: %w", s.Ref.Path, err)
 		}
-		out = append(out, resultView{ID: s.Ref.ID, Key: r.Key, Index: r.Index, Metadata: r.Metadata, Text: r.Text,
-			FinishReason: r.FinishReason, ModelVersion: r.ModelVersion, Tokens: r.Tokens, Error: r.Error, Part: r.Part, Parts: r.Parts})
+		out = append(out, resultView{ID: s.Ref.ID, Result: r})
 	}
 	sort.SliceStable(out, func(i, k int) bool {
 		if out[i].Index != out[k].Index {

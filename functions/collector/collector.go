@@ -20,7 +20,6 @@ import (
 	"cloud.google.com/go/firestore"
 	"cloud.google.com/go/pubsub/v2"
 	"cloud.google.com/go/storage"
-	"github.com/GoogleCloudPlatform/functions-framework-go/functions"
 
 	"github.com/geminihooks/geminihooks/shared/bus"
 	"github.com/geminihooks/geminihooks/shared/collect"
@@ -36,9 +35,7 @@ const EntryPoint = "Collector"
 func init() {
 	// Registration only: every function's init runs in every deployed
 	// function, so configuration and clients are built on first use.
-	functions.HTTP(EntryPoint, (&lazy.Handler{Name: "collector", Build: func(ctx context.Context) (http.Handler, error) {
-		return FromEnv(ctx, os.Getenv)
-	}}).ServeHTTP)
+	lazy.HTTP(EntryPoint, func(ctx context.Context) (http.Handler, error) { return FromEnv(ctx, os.Getenv) })
 }
 
 // Handler is the Collector over its domain service.

@@ -24,7 +24,6 @@ import (
 	"strings"
 
 	"cloud.google.com/go/firestore"
-	"github.com/GoogleCloudPlatform/functions-framework-go/functions"
 
 	"github.com/geminihooks/geminihooks/shared/bus"
 	"github.com/geminihooks/geminihooks/shared/event"
@@ -37,9 +36,7 @@ import (
 const EntryPoint = "Notifier"
 
 func init() {
-	functions.HTTP(EntryPoint, (&lazy.Handler{Name: "notifier", Build: func(ctx context.Context) (http.Handler, error) {
-		return FromEnv(ctx, os.Getenv)
-	}}).ServeHTTP)
+	lazy.HTTP(EntryPoint, func(ctx context.Context) (http.Handler, error) { return FromEnv(ctx, os.Getenv) })
 }
 
 // Handler is the Notifier over its ports.

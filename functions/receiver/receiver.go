@@ -26,7 +26,6 @@ import (
 
 	"cloud.google.com/go/firestore"
 	"cloud.google.com/go/pubsub/v2"
-	"github.com/GoogleCloudPlatform/functions-framework-go/functions"
 
 	"github.com/geminihooks/geminihooks/shared/bus"
 	"github.com/geminihooks/geminihooks/shared/config"
@@ -43,9 +42,7 @@ const EntryPoint = "Receiver"
 func init() {
 	// Registration only: every function's init runs in every deployed
 	// function, so configuration and clients are built on first use.
-	functions.HTTP(EntryPoint, (&lazy.Handler{Name: "receiver", Build: func(ctx context.Context) (http.Handler, error) {
-		return FromEnv(ctx, os.Getenv)
-	}}).ServeHTTP)
+	lazy.HTTP(EntryPoint, func(ctx context.Context) (http.Handler, error) { return FromEnv(ctx, os.Getenv) })
 }
 
 // Handler is the Receiver over its ports; [NewHandler] wires one.

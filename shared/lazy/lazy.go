@@ -15,6 +15,8 @@ import (
 	"os"
 	"sync"
 
+	"github.com/GoogleCloudPlatform/functions-framework-go/functions"
+
 	"github.com/geminihooks/geminihooks/shared/logging"
 )
 
@@ -46,4 +48,10 @@ func (l *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	l.mu.Unlock()
 	h.ServeHTTP(w, r)
+}
+
+// HTTP registers entryPoint with the Functions Framework as a [Handler]
+// built by build. Call it from init(): it does nothing else.
+func HTTP(entryPoint string, build func(ctx context.Context) (http.Handler, error)) {
+	functions.HTTP(entryPoint, (&Handler{Name: entryPoint, Build: build}).ServeHTTP)
 }

@@ -19,20 +19,20 @@ import (
 // response too large for one document is stored as several parts.
 type Result struct {
 	// Key is the request's key (batch file "key", inline metadata "key").
-	Key string `firestore:"key,omitempty"`
+	Key string `firestore:"key,omitempty" json:"key,omitzero"`
 	// Index is the response's position in the job's output (0-based).
-	Index        int64             `firestore:"index"`
-	Metadata     map[string]string `firestore:"metadata,omitempty"`
-	Text         string            `firestore:"text,omitempty"`
-	FinishReason string            `firestore:"finish_reason,omitempty"`
-	ModelVersion string            `firestore:"model_version,omitempty"`
-	Tokens       event.Tokens      `firestore:"tokens"`
+	Index        int64             `firestore:"index" json:"index"`
+	Metadata     map[string]string `firestore:"metadata,omitempty" json:"metadata,omitzero"`
+	Text         string            `firestore:"text,omitempty" json:"text,omitzero"`
+	FinishReason string            `firestore:"finish_reason,omitempty" json:"finish_reason,omitzero"`
+	ModelVersion string            `firestore:"model_version,omitempty" json:"model_version,omitzero"`
+	Tokens       event.Tokens      `firestore:"tokens" json:"tokens"`
 	// Error is the per-response error, if the request failed.
-	Error *event.JobError `firestore:"error,omitempty"`
+	Error *event.JobError `firestore:"error,omitempty" json:"error,omitzero"`
 	// Part and Parts number the pieces of a split response (1-based); both
 	// are zero for a response stored whole.
-	Part  int `firestore:"part,omitempty"`
-	Parts int `firestore:"parts,omitempty"`
+	Part  int `firestore:"part,omitempty" json:"part,omitzero"`
+	Parts int `firestore:"parts,omitempty" json:"parts,omitzero"`
 }
 
 // ResultWriter writes a job's result documents. Write may return before the
