@@ -30,13 +30,16 @@ func (m *Memory) Record(_ context.Context, ev event.JobEvent, scheme string) (Cl
 	defer m.mu.Unlock()
 	if d, ok := m.deliveries[ev.WebhookID]; ok {
 		c := Claim{Duplicate: true}
-		d.Attempts++
 		switch {
 		case d.Status == StatusPublished || d.Status == StatusInvalid:
 			c.Outcome = OutcomeDone
+			d.Attempts++
 		case d.LeaseUntil.After(now):
+			// Like Store: an attempt that finds the delivery in flight
+			// writes nothing.
 			c.Outcome = OutcomeInFlight
 		default:
+			d.Attempts++
 			c.Outcome, c.Event, c.Lease = OutcomePublish, d.Event, newLease()
 			d.LeaseUntil, d.Lease = now.Add(m.opts.PublishLease), c.Lease
 		}
