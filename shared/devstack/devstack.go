@@ -358,8 +358,14 @@ func functionNames(t topology.Topology) []string {
 }
 
 func (s *Stack) readyLine() string {
-	return fmt.Sprintf("ready receiver_url=%s gemini_url=%s firestore=%s pubsub=%s project=%s functions_url=%s webhook_id=%s",
+	line := fmt.Sprintf("ready receiver_url=%s gemini_url=%s firestore=%s pubsub=%s project=%s functions_url=%s webhook_id=%s",
 		s.ReceiverURL, orDash(s.GeminiURL), s.FirestoreHost, s.PubsubAddr, s.Project, s.FunctionsURL, orDash(s.WebhookID))
+	if s.Sim != nil {
+		// The simulator's fixed key is not a secret; the CLI needs it
+		// (--api-key) to submit jobs to the simulator.
+		line += " gemini_api_key=" + SimAPIKey
+	}
+	return line
 }
 
 func orDash(v string) string {
