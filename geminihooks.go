@@ -12,4 +12,5 @@ import (
 	_ "github.com/geminihooks/geminihooks/functions/collector"
 	_ "github.com/geminihooks/geminihooks/functions/notifier"
 	_ "github.com/geminihooks/geminihooks/functions/receiver"
+	_ "github.com/geminihooks/geminihooks/functions/workflow"
 )

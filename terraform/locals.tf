@@ -62,7 +62,7 @@ locals {
     workflow = {
       entry_point = "Workflow"
       memory      = "256M"
-      timeout     = 60
+      timeout     = 110 # < its subscription's 120 s ack deadline
       ingress     = "ALLOW_INTERNAL_ONLY"
       env         = {}
     }
@@ -175,14 +175,6 @@ locals {
     jobs_state_updated = {
       collection = "jobs"
       fields     = [["state", "ASCENDING"], ["updated_at", "DESCENDING"]] # jobs list --state
-    }
-    jobs_collection_state_updated = {
-      collection = "jobs"
-      fields     = [["collection_state", "ASCENDING"], ["updated_at", "DESCENDING"]]
-    }
-    workflow_runs_workflow_started = {
-      collection = "workflow_runs"
-      fields     = [["workflow", "ASCENDING"], ["started_at", "DESCENDING"]]
     }
   }
 

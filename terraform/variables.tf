@@ -237,9 +237,9 @@ variable "push_subscriptions" {
       filter                = optional(string, "")
     }), {})
     workflow = optional(object({
-      ack_deadline_seconds  = optional(number, 60)
+      ack_deadline_seconds  = optional(number, 120)
       max_delivery_attempts = optional(number, 5)
-      filter                = optional(string, "")
+      filter                = optional(string, "attributes:label_workflow_run OR attributes:label_pipeline")
     }), {})
   })
   default = {}

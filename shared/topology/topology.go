@@ -33,6 +33,10 @@ const (
 	// ConsumerAckDeadline applies to the results consumers, which only do
 	// Firestore reads and small writes.
 	ConsumerAckDeadline = 60 * time.Second
+	// WorkflowAckDeadline covers the Workflow function's 110 s timeout: a
+	// step submission holds its claim for 2 minutes and each Gemini call is
+	// bounded at 60 s.
+	WorkflowAckDeadline = 120 * time.Second
 	// MinBackoff and MaxBackoff are the subscriptions' RETRY policy bounds.
 	MinBackoff = 10 * time.Second
 	MaxBackoff = 600 * time.Second
@@ -114,9 +118,19 @@ func Default(prefix string) Topology {
 		Subscriptions: []Subscription{
 			sub("collector", events, FunctionCollector, CollectorAckDeadline),
 			sub("notifier", results, FunctionNotifier, ConsumerAckDeadline),
-			sub("workflow", results, FunctionWorkflow, ConsumerAckDeadline),
+			withFilter(sub("workflow", results, FunctionWorkflow, WorkflowAckDeadline), WorkflowFilter),
 		},
 	}
+}
+
+// WorkflowFilter limits the Workflow subscription to results events of jobs
+// a workflow submitted (label workflow_run) or that may trigger one (label
+// pipeline); shared/workflow checks its triggers against it.
+const WorkflowFilter = `attributes:label_workflow_run OR attributes:label_pipeline`
+
+func withFilter(s Subscription, filter string) Subscription {
+	s.Filter = filter
+	return s
 }
 
 // DeadLetterTopicFor names the dead-letter topic of a source topic.

@@ -42,7 +42,8 @@ func TestDefaultNames(t *testing.T) {
 				MinBackoff: 10 * time.Second, MaxBackoff: 600 * time.Second, MaxDeliveryAttempts: 5, DeadLetterTopic: p + "-events-dlq"},
 			{Name: p + "-notifier", Topic: p + "-results", Function: "Notifier", AckDeadline: 60 * time.Second,
 				MinBackoff: 10 * time.Second, MaxBackoff: 600 * time.Second, MaxDeliveryAttempts: 5, DeadLetterTopic: p + "-results-dlq"},
-			{Name: p + "-workflow", Topic: p + "-results", Function: "Workflow", AckDeadline: 60 * time.Second,
+			{Name: p + "-workflow", Topic: p + "-results", Function: "Workflow", AckDeadline: 120 * time.Second,
+				Filter:     "attributes:label_workflow_run OR attributes:label_pipeline",
 				MinBackoff: 10 * time.Second, MaxBackoff: 600 * time.Second, MaxDeliveryAttempts: 5, DeadLetterTopic: p + "-results-dlq"},
 		}
 		if len(top.Subscriptions) != len(want) {
@@ -97,7 +98,7 @@ func TestValidateRejects(t *testing.T) {
 //
 //	name_prefix                                          "geminihooks"
 //	retry_policy.{minimum,maximum}_backoff               "10s", "600s"
-//	push_subscriptions.<sub>.ack_deadline_seconds        600 / 60
+//	push_subscriptions.<sub>.ack_deadline_seconds        600 / 60 / 120
 //	push_subscriptions.<sub>.max_delivery_attempts       5
 //	push_subscriptions.<sub>.filter                      ""
 //
@@ -177,9 +178,9 @@ variable "push_subscriptions" {
       filter                = optional(string, "")
     }), {})
     workflow = optional(object({
-      ack_deadline_seconds  = optional(number, 60)
+      ack_deadline_seconds  = optional(number, 120)
       max_delivery_attempts = optional(number, 5)
-      filter                = optional(string, "")
+      filter                = optional(string, "attributes:label_workflow_run OR attributes:label_pipeline")
     }), {})
   })
   default = {}
@@ -198,7 +199,7 @@ func TestTerraformMismatches(t *testing.T) {
 		"ack deadline":  {`optional(number, 600)`, `optional(number, 540)`, "push_subscriptions.collector.ack_deadline_seconds"},
 		"attempts":      {`max_delivery_attempts = optional(number, 5)` + "\n      filter                = optional(string, \"\")\n    }), {})\n    workflow", `max_delivery_attempts = optional(number, 7)` + "\n      filter                = optional(string, \"\")\n    }), {})\n    workflow", "push_subscriptions.notifier.max_delivery_attempts"},
 		"missing block": {`    workflow = optional(`, `    workflox = optional(`, "push_subscriptions.workflow"},
-		"filter":        {`filter                = optional(string, "")` + "\n    }), {})\n  })", `filter                = optional(string, "attributes:x")` + "\n    }), {})\n  })", "push_subscriptions.workflow.filter"},
+		"filter":        {`optional(string, "attributes:label_workflow_run OR attributes:label_pipeline")`, `optional(string, "attributes:x")`, "push_subscriptions.workflow.filter"},
 	}
 	for name, e := range edits {
 		src := strings.Replace(goodVariables, e.old, e.new, 1)

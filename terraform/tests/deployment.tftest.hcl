@@ -236,8 +236,6 @@ run "firestore_ttl_and_indexes" {
       for i in google_firestore_index.this : join(" ", concat([i.collection], [for f in i.fields : "${f.field_path}:${f.order}"]))
       ]) == toset([
       "jobs state:ASCENDING updated_at:DESCENDING",
-      "jobs collection_state:ASCENDING updated_at:DESCENDING",
-      "workflow_runs workflow:ASCENDING started_at:DESCENDING",
     ])
     error_message = "composite indexes for the Go queries are missing or wrong"
   }
