@@ -100,11 +100,11 @@ run "push_subscriptions_have_dlq_retry_and_oidc" {
       } == {
       collector   = ["geminihooks-collector", 600, 5, "10s", "600s"]
       notifier    = ["geminihooks-notifier", 60, 5, "10s", "600s"]
-      workflow    = ["geminihooks-workflow", 60, 5, "10s", "600s"]
+      workflow    = ["geminihooks-workflow", 120, 5, "10s", "600s"]
       sub-audit   = ["geminihooks-sub-audit", 60, 5, "10s", "600s"]
       sub-billing = ["geminihooks-sub-billing", 120, 10, "10s", "600s"]
     }
-    error_message = "push subscription defaults drifted from shared/topology (ack 600/60 s, 5 attempts, backoff 10s-600s)"
+    error_message = "push subscription defaults drifted from shared/topology (ack 600/60/120 s, 5 attempts, backoff 10s-600s)"
   }
   assert {
     condition = (
@@ -116,6 +116,10 @@ run "push_subscriptions_have_dlq_retry_and_oidc" {
       ])
     )
     error_message = "collector reads events (DLQ events-dlq); the others read results (DLQ results-dlq)"
+  }
+  assert {
+    condition     = google_pubsub_subscription.push["workflow"].filter == "attributes:label_workflow_run OR attributes:label_pipeline"
+    error_message = "the workflow subscription must only get workflow jobs' and trigger candidates' results (shared/topology.WorkflowFilter)"
   }
   assert {
     condition = (
@@ -178,7 +182,7 @@ run "functions_are_configured" {
       receiver  = ["Receiver", "go126", "256M", 30, 0]
       collector = ["Collector", "go126", "1Gi", 540, 0]
       notifier  = ["Notifier", "go126", "256M", 60, 0]
-      workflow  = ["Workflow", "go126", "256M", 60, 0]
+      workflow  = ["Workflow", "go126", "256M", 110, 0]
     }
     error_message = "entry points, runtime, memory, timeouts or min instances are wrong"
   }
