@@ -77,7 +77,7 @@ func FromEnv(ctx context.Context, getenv func(string) string) (*Handler, error) 
 		}
 		videos = collect.NewGCSVideos(sc, cfg.VideoBucket)
 	}
-	log := logging.New(os.Stdout, slog.LevelInfo)
+	log := logging.New(logging.Output(), slog.LevelInfo)
 	return &Handler{
 		Service: collect.New(collect.Options{
 			Ledger:              ledger.New(fs, ledger.Options{}),

@@ -74,7 +74,7 @@ func FromEnv(ctx context.Context, getenv func(string) string) (*Handler, error) 
 	}
 	return &Handler{
 		Service: &notify.Service{Destinations: dests, Log: &notify.FirestoreLog{Client: fs}},
-		Logger:  logging.New(os.Stdout, slog.LevelInfo),
+		Logger:  logging.New(logging.Output(), slog.LevelInfo),
 		Project: project,
 	}, nil
 }

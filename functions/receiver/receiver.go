@@ -95,7 +95,7 @@ func FromEnv(ctx context.Context, getenv func(string) string) (*Handler, error) 
 			Ledger:    ledger.New(fs, ledger.Options{DeliveryTTL: cfg.DeliveryTTL}),
 			Publisher: bus.NewPubSubPublisher(ps, cfg.EventsTopic),
 		},
-		Logger:       logging.New(os.Stdout, slog.LevelInfo),
+		Logger:       logging.New(logging.Output(), slog.LevelInfo),
 		MaxBodyBytes: cfg.MaxBodyBytes,
 		Project:      cfg.Project,
 	}, nil

@@ -72,7 +72,7 @@ func FromEnv(ctx context.Context, getenv func(string) string) (*Handler, error) 
 	if err != nil {
 		return nil, err
 	}
-	log := logging.New(os.Stdout, slog.LevelInfo)
+	log := logging.New(logging.Output(), slog.LevelInfo)
 	return &Handler{
 		Service: workflow.New(workflow.Options{Firestore: fs, Ledger: ledger.New(fs, ledger.Options{}), GenAI: gc.GenAI,
 			Catalog: cat, Tools: reg, Logger: log}),

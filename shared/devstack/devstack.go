@@ -282,6 +282,10 @@ func Start(ctx context.Context, o Options) (_ *Stack, err error) {
 		s.setenv("FIRESTORE_EMULATOR_HOST", f.Host)
 	}
 	s.setenv("GOOGLE_CLOUD_PROJECT", o.Project)
+	if os.Getenv("LOG_OUTPUT") == "" {
+		// The readable log owns Out; the functions' JSON logs go to stderr.
+		s.setenv("LOG_OUTPUT", "stderr")
+	}
 
 	// 2. Pub/Sub.
 	s.psEmu, err = localpush.StartPubsub(ctx, "", o.Project)

@@ -12,7 +12,6 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
-	"os"
 	"sync"
 
 	"github.com/GoogleCloudPlatform/functions-framework-go/functions"
@@ -40,7 +39,7 @@ func (l *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		var err error
 		if h, err = l.Build(r.Context()); err != nil {
 			l.mu.Unlock()
-			logging.New(os.Stdout, slog.LevelInfo).Error(l.Name+" not configured", "error", err.Error())
+			logging.New(logging.Output(), slog.LevelInfo).Error(l.Name+" not configured", "error", err.Error())
 			http.Error(w, l.Name+" not configured", http.StatusInternalServerError)
 			return
 		}

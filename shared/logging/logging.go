@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"os"
 	"strings"
 )
 
@@ -17,6 +18,19 @@ const (
 	keyTrace  = "logging.googleapis.com/trace"
 	keySpanID = "logging.googleapis.com/spanId"
 )
+
+// Output is where functions write their logs: stdout, which Cloud Logging
+// collects, unless LOG_OUTPUT says "stderr" or "discard" (the local stack
+// sends function logs to stderr so its readable log owns stdout).
+func Output() io.Writer {
+	switch os.Getenv("LOG_OUTPUT") {
+	case "stderr":
+		return os.Stderr
+	case "discard":
+		return io.Discard
+	}
+	return os.Stdout
+}
 
 // New returns a JSON logger for w that writes "severity" and "message"
 // instead of slog's "level" and "msg".
