@@ -86,13 +86,13 @@ type countWriter struct{ l *memLedger }
 func (w countWriter) Write(string, ledger.Result) error { w.l.written.Add(1); return nil }
 func (w countWriter) Close() error                      { return nil }
 
-func (l *memLedger) SaveCollection(_ context.Context, id string, c ledger.Collection) (bool, error) {
+func (l *memLedger) SaveCollection(_ context.Context, id string, c ledger.Collection) (ledger.Saved, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	j := l.jobs[id]
 	j.CollectionState, j.CollectedState, j.Counts = c.CollectionState, string(c.CollectedState), c.Counts
 	l.jobs[id] = j
-	return true, nil
+	return ledger.Saved{Applied: true, Labels: j.Labels}, nil
 }
 
 func (l *memLedger) MarkResultsPublished(context.Context, string, event.State, string) error {

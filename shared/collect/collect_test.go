@@ -574,9 +574,14 @@ var (
 func TestSaveCollectionKeepsHigherState(t *testing.T) {
 	e := newEnv(t, envOpts{})
 	ctx := context.Background()
+	// Labels recorded while the collection ran are the ones returned.
+	ref, _ := event.RefForName(event.KindInteraction, "z")
+	if err := e.store.RecordSubmission(ctx, ledger.Submission{Ref: ref, Labels: map[string]string{"workflow_run": "r1"}}); err != nil {
+		t.Fatal(err)
+	}
 	done := ledger.Collection{CollectionState: ledger.CollectionDone, CollectedState: event.StateSucceeded, Counts: event.Counts{Results: 2}}
-	if ok, err := e.store.SaveCollection(ctx, "interaction-z", done); err != nil || !ok {
-		t.Fatalf("save succeeded: %v %v", ok, err)
+	if saved, err := e.store.SaveCollection(ctx, "interaction-z", done); err != nil || !saved.Applied || saved.Labels["workflow_run"] != "r1" {
+		t.Fatalf("save = %+v, %v; want applied with the job's labels", saved, err)
 	}
 	if err := e.store.MarkResultsPublished(ctx, "interaction-z", event.StateRequiresAction, "other"); err != nil {
 		t.Fatal(err)
@@ -585,8 +590,8 @@ func TestSaveCollectionKeepsHigherState(t *testing.T) {
 		t.Errorf("marked published for a state not collected: %q", j.ResultsEventID)
 	}
 	late := ledger.Collection{CollectionState: ledger.CollectionDone, CollectedState: event.StateRequiresAction}
-	if ok, err := e.store.SaveCollection(ctx, "interaction-z", late); err != nil || ok {
-		t.Fatalf("late save applied=%v err=%v, want not applied", ok, err)
+	if saved, err := e.store.SaveCollection(ctx, "interaction-z", late); err != nil || saved.Applied {
+		t.Fatalf("late save = %+v, %v; want not applied", saved, err)
 	}
 	if j := e.job("interaction-z"); j.CollectedState != string(event.StateSucceeded) || j.Counts.Results != 2 {
 		t.Errorf("job = %+v", j)

@@ -31,7 +31,7 @@ var errInvalidData = errors.New("unusable gemini data (retry cannot help)")
 type Ledger interface {
 	GetJob(ctx context.Context, jobID string) (ledger.Job, error)
 	OpenResults(ctx context.Context, jobID string) ledger.ResultWriter
-	SaveCollection(ctx context.Context, jobID string, c ledger.Collection) (applied bool, err error)
+	SaveCollection(ctx context.Context, jobID string, c ledger.Collection) (ledger.Saved, error)
 	MarkResultsPublished(ctx context.Context, jobID string, state event.State, eventID string) error
 	NoteUnknownEvent(ctx context.Context, jobID, eventType string) error
 }
@@ -167,7 +167,7 @@ func (s *Service) Handle(ctx context.Context, m bus.PushMessage) error {
 			// Record the failure for operators, but neither publish (a
 			// replay from the dead-letter topic may still succeed, and its
 			// event shares this state's event_id) nor acknowledge.
-			if _, serr := s.save(ctx, ev, state, failed, cerr); serr != nil {
+			if _, _, serr := s.save(ctx, ev, state, failed, cerr); serr != nil {
 				log.Error("recording collection failure", "err", serr.Error())
 			}
 			return err
@@ -202,8 +202,9 @@ func eventError(ev event.JobEvent) *event.JobError {
 	return &event.JobError{Code: ev.Data.ErrorCode, Message: ev.Data.ErrorMessage}
 }
 
-// save writes the collection summary.
-func (s *Service) save(ctx context.Context, ev event.JobEvent, state event.State, out outcome, cerr *event.JobError) (ledger.Collection, error) {
+// save writes the collection summary and returns it with the job's labels
+// as of that write.
+func (s *Service) save(ctx context.Context, ev event.JobEvent, state event.State, out outcome, cerr *event.JobError) (ledger.Collection, map[string]string, error) {
 	now := s.o.Now().UTC()
 	c := ledger.Collection{
 		CollectionState: ledger.CollectionDone,
@@ -224,14 +225,14 @@ func (s *Service) save(ctx context.Context, ev event.JobEvent, state event.State
 	if !ev.EventTime.IsZero() {
 		c.CollectLatencyMS = max(now.Sub(ev.EventTime).Milliseconds(), 0)
 	}
-	applied, err := s.o.Ledger.SaveCollection(ctx, ev.JobID, c)
+	saved, err := s.o.Ledger.SaveCollection(ctx, ev.JobID, c)
 	if err != nil {
-		return c, err
+		return c, nil, err
 	}
-	if !applied {
-		return c, errSuperseded
+	if !saved.Applied {
+		return c, nil, errSuperseded
 	}
-	return c, nil
+	return c, saved.Labels, nil
 }
 
 var errSuperseded = errors.New("a later state was already collected")
@@ -241,7 +242,7 @@ var errSuperseded = errors.New("a later state was already collected")
 // summary, and a crash after publishing only causes a re-publish with the
 // same event_id.
 func (s *Service) finish(ctx context.Context, log *slog.Logger, ev event.JobEvent, state event.State, job ledger.Job, out outcome, cerr *event.JobError) error {
-	c, err := s.save(ctx, ev, state, out, cerr)
+	c, labels, err := s.save(ctx, ev, state, out, cerr)
 	if errors.Is(err, errSuperseded) {
 		log.Info("a later state was collected meanwhile; not publishing")
 		return nil
@@ -263,7 +264,7 @@ func (s *Service) finish(ctx context.Context, log *slog.Logger, ev event.JobEven
 		Counts:          c.Counts,
 		Tokens:          c.Tokens,
 		Error:           cerr,
-		Labels:          job.Labels,
+		Labels:          labels,
 		EventTime:       ev.EventTime,
 		CollectedAt:     c.CollectedAt,
 	}

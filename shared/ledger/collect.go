@@ -176,16 +176,27 @@ func (w *bulkResults) Close() error {
 	return w.firstErr()
 }
 
+// Saved is the outcome of [Store.SaveCollection].
+type Saved struct {
+	// Applied reports whether the summary was written.
+	Applied bool
+	// Labels are the job's labels as read in the same transaction. The
+	// results event must carry these, not labels read before collection
+	// started: a submission recorded meanwhile (a fast job) would otherwise
+	// be announced without its correlation labels and never reach the
+	// workflow waiting for it.
+	Labels map[string]string
+}
+
 // SaveCollection writes a collection summary on jobs/{jobID}, unless the
 // job already holds the summary of a higher-ranked state (a late collection
-// of an earlier state must not hide a later one); applied reports whether
-// it was written. results_event_id is cleared: [Store.MarkResultsPublished]
-// sets it once the results event is out.
-func (s *Store) SaveCollection(ctx context.Context, jobID string, c Collection) (applied bool, err error) {
+// of an earlier state must not hide a later one). results_event_id is
+// cleared: [Store.MarkResultsPublished] sets it once the results event is out.
+func (s *Store) SaveCollection(ctx context.Context, jobID string, c Collection) (saved Saved, err error) {
 	ref := s.c.Collection(JobsCollection).Doc(jobID)
 	now := s.opts.Now().UTC()
 	err = s.c.RunTransaction(ctx, func(ctx context.Context, tx *firestore.Transaction) error {
-		applied = false
+		saved = Saved{}
 		snap, err := tx.Get(ref)
 		if err != nil && status.Code(err) != codes.NotFound {
 			return err
@@ -218,6 +229,7 @@ func (s *Store) SaveCollection(ctx context.Context, jobID string, c Collection) 
 			if err := snap.DataTo(&old); err != nil {
 				return fmt.Errorf("decode %s: %w", ref.Path, err)
 			}
+			saved.Labels = old.Labels
 			if event.State(old.CollectedState).Supersedes(c.CollectedState) {
 				return nil
 			}
@@ -227,13 +239,13 @@ func (s *Store) SaveCollection(ctx context.Context, jobID string, c Collection) 
 			fields["state"] = string(c.CollectedState)
 			fields["deliveries"] = 0
 		}
-		applied = true
+		saved.Applied = true
 		return tx.Set(ref, fields, firestore.MergeAll)
 	})
 	if err != nil {
-		return false, fmt.Errorf("firestore save collection %s: %w (retryable)", ref.Path, err)
+		return Saved{}, fmt.Errorf("firestore save collection %s: %w (retryable)", ref.Path, err)
 	}
-	return applied, nil
+	return saved, nil
 }
 
 // MarkResultsPublished records that the results event eventID for state is

@@ -139,9 +139,15 @@ func (s *Service) create(ctx context.Context, d *Definition, runID string, input
 }
 
 // Resume drives a run whose progress stalled: a step whose intent holder
-// vanished is reconciled once its lease has run out (see [Service.Handle]).
+// vanished is reconciled once its lease has run out (see [Service.Handle]),
+// and a running step whose job was already collected (its results event
+// lost or never labelled) takes that collection from the ledger.
 func (s *Service) Resume(ctx context.Context, runID string) error {
-	if _, err := s.runs.get(ctx, runID); err != nil {
+	r, err := s.runs.get(ctx, runID)
+	if err != nil {
+		return err
+	}
+	if err := s.catchUp(ctx, runID, r.Current); err != nil {
 		return err
 	}
 	return s.drive(ctx, runID)
@@ -220,6 +226,15 @@ func (d *Definition) matches(ev event.ResultsEvent) bool {
 
 // advance applies a workflow job's results event to its run.
 func (s *Service) advance(ctx context.Context, ev event.ResultsEvent) (string, error) {
+	note, err := s.apply(ctx, ev)
+	if err != nil || note == "run not found" {
+		return note, err
+	}
+	return note, s.drive(ctx, ev.Labels[LabelRun])
+}
+
+// apply records a results event on its step, once; see advance.
+func (s *Service) apply(ctx context.Context, ev event.ResultsEvent) (string, error) {
 	runID, stepN := ev.Labels[LabelRun], ev.Labels[LabelStep]
 	attempt, _ := strconv.Atoi(ev.Labels[LabelAttempt])
 	turn, _ := strconv.Atoi(ev.Labels[LabelTurn])
@@ -289,7 +304,39 @@ func (s *Service) advance(ctx context.Context, ev event.ResultsEvent) (string, e
 	if err != nil {
 		return "", err
 	}
-	return note, s.drive(ctx, runID)
+	return note, nil
+}
+
+// catchUp covers a job that finished and was collected before its
+// submission (and so its workflow labels) was recorded: its results event
+// carried no labels, the subscription filter kept it from us, and the step
+// would wait forever. The ledger still holds the collection, so it is
+// applied as the event the step waits for. When the labelled event does
+// arrive, it is a duplicate.
+func (s *Service) catchUp(ctx context.Context, runID string, idx int) error {
+	r, err := s.runs.get(ctx, runID)
+	if err != nil || idx >= len(r.Steps) || r.Steps[idx].Status != StepRunning {
+		return nil
+	}
+	st := r.Steps[idx]
+	j, err := s.o.Ledger.GetJob(ctx, st.JobID)
+	if err != nil || j.CollectedState == "" ||
+		(j.CollectionState != ledger.CollectionDone && j.CollectionState != ledger.CollectionFailed) {
+		return nil // not collected yet: its results event will carry the labels
+	}
+	state := event.State(j.CollectedState)
+	ev := event.ResultsEvent{
+		SchemaVersion: event.SchemaVersion, EventID: event.ResultsEventID(j.JobID, state), Type: j.EventType,
+		JobID: j.JobID, Kind: event.Kind(j.Kind), GeminiName: j.GeminiName, State: state,
+		CollectionState: j.CollectionState, JobPath: ledger.JobPath(j.JobID), ResultsPath: j.ResultsPath,
+		Counts: j.Counts, Tokens: j.Tokens, Error: j.CollectError, Labels: s.labels(runID, st, st.Turn),
+		CollectedAt: j.CollectedAt,
+	}
+	if ev.Error == nil && state != event.StateSucceeded {
+		ev.Error = j.Error
+	}
+	_, err = s.apply(ctx, ev)
+	return err
 }
 
 func (s *Service) adopt(st *StepState, jobID, name string, turn int, now time.Time) {
@@ -405,6 +452,9 @@ func (s *Service) drive(ctx context.Context, runID string) error {
 			return s.relabel(ctx, runID, act.step)
 		}
 		if err := s.perform(ctx, runID, act); err != nil {
+			return err
+		}
+		if err := s.catchUp(ctx, runID, act.step); err != nil {
 			return err
 		}
 	}

@@ -635,3 +635,49 @@ func TestToolLoopTwoTurns(t *testing.T) {
 		})
 	}
 }
+
+// TestCatchUpFromLedger: a step's job is collected but its results event
+// never reaches the service (lost, or published before the job's workflow
+// labels were recorded, so the subscription filtered it). Resume takes the
+// collection from the ledger; a late copy of the event is a duplicate.
+func TestCatchUpFromLedger(t *testing.T) {
+	s := newStack(t)
+	id, err := s.svc.Start(s.ctx, "summarise-consolidate", "", map[string]any{"docs": []any{"a", "b"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.finishRunning([]string{id})
+	// Wait until the batch is collected, then drop its results event.
+	var lost []event.ResultsEvent
+	for deadline := time.Now().Add(30 * time.Second); len(lost) == 0; {
+		if time.Now().After(deadline) {
+			t.Fatalf("batch not collected; collector errors %v", s.collErrs)
+		}
+		time.Sleep(50 * time.Millisecond)
+		lost = s.newEvents()
+	}
+	if st := s.run(id).Steps[0]; st.Status != workflow.StepRunning {
+		t.Fatalf("step 0 = %+v, want running", st)
+	}
+	if err := s.svc.Resume(s.ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	r := s.run(id)
+	if r.Steps[0].Status != workflow.StepSucceeded || r.Steps[1].Status != workflow.StepRunning {
+		t.Fatalf("after resume: %+v", r.Steps)
+	}
+	// The lost event turns up after all: nothing happens twice.
+	for _, ev := range lost {
+		if _, err := s.svc.Handle(s.ctx, ev); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, _, inter := s.creates(); inter != 1 {
+		t.Errorf("consolidate submitted %d times, want 1", inter)
+	}
+	rng := rand.New(rand.NewPCG(3, 4))
+	s.pump([]string{id}, 0, rng)
+	if r := s.run(id); r.Status != workflow.RunSucceeded {
+		t.Errorf("run = %+v", r)
+	}
+}
