@@ -25,7 +25,7 @@ func (a *app) workflowCmd() *cobra.Command {
   geminihooks workflow start summarise-consolidate --input '{"docs":["first text","second text"]}' --watch
   geminihooks workflow show summarise-consolidate-1a2b3c4d5e6f --watch
   geminihooks workflow retry-step summarise-consolidate-1a2b3c4d5e6f summarise`)
-	cmd.AddCommand(a.workflowListCmd(), a.workflowStartCmd(), a.workflowShowCmd(), a.workflowRetryCmd())
+	cmd.AddCommand(a.workflowListCmd(), a.workflowStartCmd(), a.workflowShowCmd(), a.workflowRetryCmd(), a.workflowResumeCmd())
 	return cmd
 }
 
@@ -245,6 +245,29 @@ func (a *app) workflowRetryCmd() *cobra.Command {
 			}
 			if a.format != formatJSON {
 				fmt.Fprintf(a.stdout, "Retrying step %s of run %s\n", args[1], args[0])
+			}
+			return a.showRun(ctx, svc, args[0], w)
+		},
+	}
+	w.add(cmd)
+	return cmd
+}
+
+func (a *app) workflowResumeCmd() *cobra.Command {
+	var w watchFlags
+	cmd := &cobra.Command{
+		Use:     "resume RUN [--watch]",
+		Short:   "Drive a stalled run: reconcile an abandoned submission, or take a lost results event from the ledger",
+		Example: `  geminihooks workflow resume summarise-consolidate-1a2b3c4d5e6f --watch`,
+		Args:    exactArgs("RUN"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			svc, err := a.workflowService(ctx, true)
+			if err != nil {
+				return err
+			}
+			if err := svc.Resume(ctx, args[0]); err != nil {
+				return workflowErr("resume "+args[0], err)
 			}
 			return a.showRun(ctx, svc, args[0], w)
 		},
