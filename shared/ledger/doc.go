@@ -4,8 +4,9 @@
 //
 // # Exactly one publish per delivery
 //
-// [Store.Record] runs one transaction that creates the delivery, upserts the
-// job and hands out a short publish lease. Only the holder of the lease
+// [Store.Record] makes one atomic commit that creates the delivery, upserts
+// the job and hands out a short publish lease; preconditions on both
+// documents make it an optimistic transaction. Only the holder of the lease
 // publishes; it then calls [Store.MarkPublished]. A retry of a delivery whose
 // publish failed finds it recorded but unpublished and, once the lease is
 // released or expired, takes it over. Concurrent attempts of the same
@@ -19,6 +20,6 @@
 //
 // # Cost
 //
-// A new delivery costs three Firestore RPCs: the transactional read of both
-// documents, the commit, and the publish mark.
+// A new delivery costs three Firestore RPCs: one read of both documents,
+// the commit, and the publish mark.
 package ledger

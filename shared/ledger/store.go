@@ -2,10 +2,11 @@ package ledger
 
 import (
 	"context"
-	"crypto/rand"
+	crand "crypto/rand"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"time"
 
 	"cloud.google.com/go/firestore"
@@ -103,84 +104,132 @@ type Claim struct {
 	Duplicate bool
 }
 
-// Record stores a verified delivery and applies its event to the job, in
-// one transaction. ev is the event to publish; its JobID, Type and State
-// drive the job update.
+// Record stores a verified delivery and applies its event to the job in one
+// atomic commit. ev is the event to publish; its JobID, Type and State drive
+// the job update.
+//
+// The commit is an optimistic transaction: both documents are read in one
+// BatchGetDocuments, and the writes carry preconditions (the delivery must
+// not exist, the job must be unchanged since the read) so a concurrent
+// writer makes the commit fail and Record reads again. That costs two round
+// trips where RunTransaction costs three (it opens the transaction with a
+// separate BeginTransaction), and it holds no locks, so concurrent
+// attempts of one delivery do not queue behind each other.
 func (s *Store) Record(ctx context.Context, ev event.JobEvent, scheme string) (Claim, error) {
-	now := s.opts.Now().UTC()
 	body := event.Marshal(ev)
+	var err error
+	for attempt, wait := 1, 20*time.Millisecond; ; attempt, wait = attempt+1, wait*2 {
+		var claim Claim
+		if claim, err = s.record(ctx, ev, scheme, body); err == nil {
+			return claim, nil
+		}
+		if !isConflict(err) || attempt == 10 {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return Claim{}, fmt.Errorf("firestore record delivery %s: %w (retryable)", ev.WebhookID, ctx.Err())
+		case <-time.After(min(wait, time.Second) + time.Duration(rand.Int64N(int64(wait)))):
+		}
+	}
+	return Claim{}, fmt.Errorf("firestore record delivery %s: %w (retryable)", ev.WebhookID, err)
+}
+
+// isConflict reports a failed precondition: another writer got there first.
+func isConflict(err error) bool {
+	switch status.Code(err) {
+	case codes.AlreadyExists, codes.FailedPrecondition, codes.Aborted:
+		return true
+	}
+	return false
+}
+
+func (s *Store) record(ctx context.Context, ev event.JobEvent, scheme string, body []byte) (Claim, error) {
+	now := s.opts.Now().UTC()
 	lease := newLease()
 	dref := s.c.Collection(DeliveriesCollection).Doc(event.EscapeDocID(ev.WebhookID))
 	jref := s.c.Collection(JobsCollection).Doc(ev.JobID)
-
-	var claim Claim
-	err := s.c.RunTransaction(ctx, func(ctx context.Context, tx *firestore.Transaction) error {
-		claim = Claim{}
-		snaps, err := tx.GetAll([]*firestore.DocumentRef{dref, jref})
-		if err != nil {
-			return err
-		}
-		dsnap, jsnap := snaps[0], snaps[1]
-		if dsnap.Exists() {
-			claim.Duplicate = true
-			var d Delivery
-			if err := dsnap.DataTo(&d); err != nil {
-				return fmt.Errorf("decode %s: %w", dref.Path, err)
-			}
-			switch {
-			case d.Status == StatusPublished || d.Status == StatusInvalid:
-				claim.Outcome = OutcomeDone
-			case d.LeaseUntil.After(now):
-				claim.Outcome = OutcomeInFlight
-			default:
-				claim.Outcome, claim.Event, claim.Lease = OutcomePublish, d.Event, lease
-			}
-			if claim.Outcome == OutcomeInFlight {
-				// No write: the attempt holding the lease is about to update
-				// this document, and a write here would contend with it.
-				return nil
-			}
-			upd := []firestore.Update{{Path: "attempts", Value: firestore.Increment(1)}}
-			if claim.Outcome == OutcomePublish {
-				upd = append(upd,
-					firestore.Update{Path: "lease_until", Value: now.Add(s.opts.PublishLease)},
-					firestore.Update{Path: "lease", Value: lease})
-			}
-			return tx.Update(dref, upd)
-		}
-		claim.Outcome, claim.Event, claim.Lease = OutcomePublish, body, lease
-		d := Delivery{
-			WebhookID: ev.WebhookID, Type: ev.Type, Status: StatusReceived, JobID: ev.JobID,
-			GeminiName: ev.GeminiName, Scheme: scheme, EventTime: ev.EventTime, ReceivedAt: now,
-			Attempts: 1, LeaseUntil: now.Add(s.opts.PublishLease), Lease: lease, Event: body,
-			ExpireAt: now.Add(s.opts.DeliveryTTL),
-		}
-		if err := tx.Create(dref, d); err != nil {
-			return err
-		}
-		return applyToJob(tx, jref, jsnap, ev, now)
-	}, firestore.MaxAttempts(10))
+	snaps, err := s.c.GetAll(ctx, []*firestore.DocumentRef{dref, jref})
 	if err != nil {
-		return Claim{}, fmt.Errorf("firestore record delivery %s: %w (retryable)", ev.WebhookID, err)
+		return Claim{}, err
 	}
-	return claim, nil
+	dsnap, jsnap := snaps[0], snaps[1]
+	if dsnap.Exists() {
+		claim := Claim{Duplicate: true}
+		var d Delivery
+		if err := dsnap.DataTo(&d); err != nil {
+			return Claim{}, fmt.Errorf("decode %s: %w", dref.Path, err)
+		}
+		switch {
+		case d.Status == StatusPublished || d.Status == StatusInvalid:
+			claim.Outcome = OutcomeDone
+		case d.LeaseUntil.After(now):
+			// No write: the attempt holding the lease is about to update
+			// this document.
+			claim.Outcome = OutcomeInFlight
+			return claim, nil
+		default:
+			claim.Outcome, claim.Event, claim.Lease = OutcomePublish, d.Event, lease
+		}
+		upd := []firestore.Update{{Path: "attempts", Value: firestore.Increment(1)}}
+		var pre []firestore.Precondition
+		if claim.Outcome == OutcomePublish {
+			upd = append(upd,
+				firestore.Update{Path: "lease_until", Value: now.Add(s.opts.PublishLease)},
+				firestore.Update{Path: "lease", Value: lease})
+			// Two attempts taking over an expired lease: only one wins.
+			pre = append(pre, firestore.LastUpdateTime(dsnap.UpdateTime))
+		}
+		_, err := dref.Update(ctx, upd, pre...)
+		return claim, err
+	}
+	d := Delivery{
+		WebhookID: ev.WebhookID, Type: ev.Type, Status: StatusReceived, JobID: ev.JobID,
+		GeminiName: ev.GeminiName, Scheme: scheme, EventTime: ev.EventTime, ReceivedAt: now,
+		Attempts: 1, LeaseUntil: now.Add(s.opts.PublishLease), Lease: lease, Event: body,
+		ExpireAt: now.Add(s.opts.DeliveryTTL),
+	}
+	fields, err := jobFields(jsnap, ev, now)
+	if err != nil {
+		return Claim{}, err
+	}
+	// WriteBatch is deprecated in favour of transactions and BulkWriter, but
+	// it is the client's only atomic multi-document commit without a
+	// BeginTransaction round trip; the preconditions make it safe.
+	b := s.c.Batch()
+	b.Create(dref, d)
+	if jsnap.Exists() {
+		upd := make([]firestore.Update, 0, len(fields))
+		for k, v := range fields {
+			upd = append(upd, firestore.Update{Path: k, Value: v})
+		}
+		b.Update(jref, upd, firestore.LastUpdateTime(jsnap.UpdateTime))
+	} else {
+		b.Create(jref, fields)
+	}
+	if _, err := b.Commit(ctx); err != nil {
+		return Claim{}, err
+	}
+	return Claim{Outcome: OutcomePublish, Event: body, Lease: lease}, nil
 }
 
-// applyToJob creates or advances the job document for a new delivery.
-func applyToJob(tx *firestore.Transaction, ref *firestore.DocumentRef, snap *firestore.DocumentSnapshot, ev event.JobEvent, now time.Time) error {
+// jobFields are the top-level fields a new delivery writes on its job:
+// the whole document for a new job, the changes for an existing one.
+func jobFields(snap *firestore.DocumentSnapshot, ev event.JobEvent, now time.Time) (map[string]any, error) {
 	fields := map[string]any{
 		"job_id":           ev.JobID,
 		"kind":             string(ev.Kind),
 		"gemini_name":      ev.GeminiName,
-		"deliveries":       firestore.Increment(1),
+		"deliveries":       int64(1),
 		"last_received_at": now,
 		"updated_at":       now,
 	}
 	var old Job
 	if snap.Exists() {
 		if err := snap.DataTo(&old); err != nil {
-			return fmt.Errorf("decode %s: %w", ref.Path, err)
+			return nil, fmt.Errorf("decode %s: %w", snap.Ref.Path, err)
 		}
+		fields["deliveries"] = firestore.Increment(1)
 	} else {
 		fields["first_received_at"] = now
 		fields["counts"] = event.Counts{}
@@ -211,7 +260,7 @@ func applyToJob(tx *firestore.Transaction, ref *firestore.DocumentRef, snap *fir
 			fields["file_name"] = ev.Data.FileName
 		}
 	}
-	return tx.Set(ref, fields, firestore.MergeAll)
+	return fields, nil
 }
 
 // MarkPublished records that the delivery's event is on the topic. It
@@ -397,6 +446,6 @@ func (s *Store) ListJobs(ctx context.Context, state string, limit int) ([]Job, e
 
 func newLease() string {
 	var b [8]byte
-	_, _ = rand.Read(b[:])
+	_, _ = crand.Read(b[:])
 	return hex.EncodeToString(b[:])
 }
