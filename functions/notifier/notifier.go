@@ -21,11 +21,11 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
-	"strings"
 
 	"cloud.google.com/go/firestore"
 
 	"github.com/geminihooks/geminihooks/shared/bus"
+	"github.com/geminihooks/geminihooks/shared/config"
 	"github.com/geminihooks/geminihooks/shared/event"
 	"github.com/geminihooks/geminihooks/shared/lazy"
 	"github.com/geminihooks/geminihooks/shared/logging"
@@ -48,34 +48,24 @@ type Handler struct {
 
 // FromEnv builds a Handler from the environment.
 func FromEnv(ctx context.Context, getenv func(string) string) (*Handler, error) {
-	project := strings.TrimSpace(getenv("GOOGLE_CLOUD_PROJECT"))
-	if project == "" {
-		return nil, errors.New("notifier config: GOOGLE_CLOUD_PROJECT is required")
-	}
-	spec := getenv("NOTIFIER_DESTINATION")
-	if f := strings.TrimSpace(getenv("NOTIFIER_DESTINATION_FILE")); f != "" {
-		b, err := os.ReadFile(f)
-		if err != nil {
-			return nil, fmt.Errorf("notifier config: read NOTIFIER_DESTINATION_FILE: %w", err)
-		}
-		spec = string(b)
+	e := config.NewEnv(getenv)
+	common := e.Common()
+	spec := e.Secret("NOTIFIER_DESTINATION")
+	if err := e.Err("notifier"); err != nil {
+		return nil, err
 	}
 	dests, err := notify.ParseDestinations(spec)
 	if err != nil {
 		return nil, fmt.Errorf("notifier config: NOTIFIER_DESTINATION(_FILE): %w", err)
 	}
-	db := strings.TrimSpace(getenv("FIRESTORE_DATABASE"))
-	if db == "" {
-		db = "(default)"
-	}
-	fs, err := firestore.NewClientWithDatabase(context.WithoutCancel(ctx), project, db)
+	fs, err := firestore.NewClientWithDatabase(context.WithoutCancel(ctx), common.Project, common.Database)
 	if err != nil {
 		return nil, fmt.Errorf("firestore client: %w", err)
 	}
 	return &Handler{
 		Service: &notify.Service{Destinations: dests, Log: &notify.FirestoreLog{Client: fs}},
 		Logger:  logging.New(logging.Output(), slog.LevelInfo),
-		Project: project,
+		Project: common.Project,
 	}, nil
 }
 

@@ -1,16 +1,14 @@
 package collect
 
 import (
-	"errors"
-	"fmt"
-	"os"
-	"strconv"
 	"strings"
+
+	"github.com/geminihooks/geminihooks/shared/config"
 )
 
 // DefaultMaxDeliveryAttempts mirrors the events subscription's dead-letter
 // policy (topology): after this many deliveries Pub/Sub gives up.
-const DefaultMaxDeliveryAttempts = 5
+const DefaultMaxDeliveryAttempts = config.DefaultMaxDeliveryAttempts
 
 // Config is the Collector's environment.
 type Config struct {
@@ -36,50 +34,19 @@ type Config struct {
 // (os.Getenv in production). Every missing or malformed variable is
 // reported, not just the first.
 func ConfigFromEnv(getenv func(string) string) (Config, error) {
+	e := config.NewEnv(getenv)
+	common, gem := e.Common(), e.Gemini()
 	c := Config{
-		Project:             strings.TrimSpace(getenv("GOOGLE_CLOUD_PROJECT")),
-		Database:            strings.TrimSpace(getenv("FIRESTORE_DATABASE")),
-		GeminiAPIKey:        strings.TrimSpace(getenv("GEMINI_API_KEY")),
-		GeminiBaseURL:       strings.TrimSpace(getenv("GEMINI_BASE_URL")),
-		ResultsTopic:        strings.TrimSpace(getenv("RESULTS_TOPIC")),
-		VideoBucket:         strings.TrimPrefix(strings.TrimSpace(getenv("VIDEO_BUCKET")), "gs://"),
-		MaxDeliveryAttempts: DefaultMaxDeliveryAttempts,
+		Project:             common.Project,
+		Database:            common.Database,
+		GeminiAPIKey:        gem.APIKey,
+		GeminiBaseURL:       gem.BaseURL,
+		ResultsTopic:        e.Required("RESULTS_TOPIC"),
+		VideoBucket:         strings.TrimPrefix(e.String("VIDEO_BUCKET", ""), "gs://"),
+		MaxDeliveryAttempts: common.MaxDeliveryAttempts,
 	}
-	var errs []error
-	if c.Project == "" {
-		errs = append(errs, errors.New("GOOGLE_CLOUD_PROJECT is required"))
-	}
-	if c.Database == "" {
-		c.Database = "(default)"
-	}
-	if c.GeminiAPIKey == "" {
-		if f := strings.TrimSpace(getenv("GEMINI_API_KEY_FILE")); f != "" {
-			b, err := os.ReadFile(f)
-			switch {
-			case err != nil:
-				errs = append(errs, fmt.Errorf("GEMINI_API_KEY_FILE: %w", err))
-			case strings.TrimSpace(string(b)) == "":
-				errs = append(errs, fmt.Errorf("GEMINI_API_KEY_FILE %s is empty", f))
-			default:
-				c.GeminiAPIKey = strings.TrimSpace(string(b))
-			}
-		} else {
-			errs = append(errs, errors.New("GEMINI_API_KEY or GEMINI_API_KEY_FILE is required"))
-		}
-	}
-	if c.ResultsTopic == "" {
-		errs = append(errs, errors.New("RESULTS_TOPIC is required"))
-	}
-	if v := strings.TrimSpace(getenv("MAX_DELIVERY_ATTEMPTS")); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 {
-			errs = append(errs, fmt.Errorf("MAX_DELIVERY_ATTEMPTS %q: want a positive integer", v))
-		} else {
-			c.MaxDeliveryAttempts = n
-		}
-	}
-	if len(errs) > 0 {
-		return Config{}, fmt.Errorf("collector config: %w", errors.Join(errs...))
+	if err := e.Err("collector"); err != nil {
+		return Config{}, err
 	}
 	return c, nil
 }

@@ -7,7 +7,6 @@ package config
 import (
 	"errors"
 	"fmt"
-	"strconv"
 	"strings"
 	"time"
 )
@@ -50,72 +49,29 @@ type Receiver struct {
 // LoadReceiver reads the Receiver configuration through getenv (os.Getenv
 // in production). All problems are reported together.
 func LoadReceiver(getenv func(string) string) (Receiver, error) {
-	var errs []error
+	e := NewEnv(getenv)
 	c := Receiver{
-		Project:            strings.TrimSpace(getenv("GOOGLE_CLOUD_PROJECT")),
-		FirestoreDatabase:  orDefault(getenv("FIRESTORE_DATABASE"), DefaultFirestoreDatabase),
-		WebhookSecretsFile: strings.TrimSpace(getenv("GEMINI_WEBHOOK_SECRETS_FILE")),
-		EventsTopic:        strings.TrimSpace(getenv("EVENTS_TOPIC")),
-		JWKSURL:            orDefault(getenv("JWKS_URL"), DefaultJWKSURL),
-		JWTAudience:        strings.TrimSpace(getenv("JWT_AUDIENCE")),
+		Project:            e.Required("GOOGLE_CLOUD_PROJECT"),
+		FirestoreDatabase:  e.String("FIRESTORE_DATABASE", DefaultFirestoreDatabase),
+		WebhookSecretsFile: e.String("GEMINI_WEBHOOK_SECRETS_FILE", ""),
+		EventsTopic:        e.Required("EVENTS_TOPIC"),
+		MaxBodyBytes:       e.PositiveInt("MAX_BODY_BYTES", DefaultMaxBodyBytes),
+		SignatureTolerance: e.Duration("SIGNATURE_TOLERANCE", DefaultSignatureTolerance),
+		JWKSURL:            e.String("JWKS_URL", DefaultJWKSURL),
+		JWTAudience:        e.String("JWT_AUDIENCE", ""),
+		DeliveryTTL:        e.Duration("DELIVERY_TTL", DefaultDeliveryTTL),
 	}
-	if v := getenv("GEMINI_WEBHOOK_SECRETS"); strings.TrimSpace(v) != "" {
+	if v := e.String("GEMINI_WEBHOOK_SECRETS", ""); v != "" {
 		c.WebhookSecrets = strings.FieldsFunc(v, func(r rune) bool { return r == ',' || r == ' ' || r == '\n' || r == '\t' })
 	}
-	if c.Project == "" {
-		errs = append(errs, errors.New("GOOGLE_CLOUD_PROJECT is required"))
-	}
-	if c.EventsTopic == "" {
-		errs = append(errs, errors.New("EVENTS_TOPIC is required"))
-	}
 	if len(c.WebhookSecrets) == 0 && c.WebhookSecretsFile == "" {
-		errs = append(errs, errors.New("GEMINI_WEBHOOK_SECRETS or GEMINI_WEBHOOK_SECRETS_FILE is required"))
+		e.Fail(errors.New("GEMINI_WEBHOOK_SECRETS or GEMINI_WEBHOOK_SECRETS_FILE is required"))
 	}
-	var err error
-	if c.MaxBodyBytes, err = intVar(getenv, "MAX_BODY_BYTES", DefaultMaxBodyBytes); err != nil {
-		errs = append(errs, err)
+	if c.DeliveryTTL < 24*time.Hour {
+		e.Fail(fmt.Errorf("DELIVERY_TTL=%s must cover Gemini's 24h retry window", c.DeliveryTTL))
 	}
-	if c.SignatureTolerance, err = durationVar(getenv, "SIGNATURE_TOLERANCE", DefaultSignatureTolerance); err != nil {
-		errs = append(errs, err)
-	}
-	if c.DeliveryTTL, err = durationVar(getenv, "DELIVERY_TTL", DefaultDeliveryTTL); err != nil {
-		errs = append(errs, err)
-	} else if c.DeliveryTTL < 24*time.Hour {
-		errs = append(errs, fmt.Errorf("DELIVERY_TTL=%s must cover Gemini's 24h retry window", c.DeliveryTTL))
-	}
-	if err := errors.Join(errs...); err != nil {
-		return Receiver{}, fmt.Errorf("receiver config: %w", err)
+	if err := e.Err("receiver"); err != nil {
+		return Receiver{}, err
 	}
 	return c, nil
-}
-
-func orDefault(v, d string) string {
-	if v = strings.TrimSpace(v); v != "" {
-		return v
-	}
-	return d
-}
-
-func intVar(getenv func(string) string, name string, def int64) (int64, error) {
-	v := strings.TrimSpace(getenv(name))
-	if v == "" {
-		return def, nil
-	}
-	n, err := strconv.ParseInt(v, 10, 64)
-	if err != nil || n <= 0 {
-		return 0, fmt.Errorf("%s=%q: want a positive integer", name, v)
-	}
-	return n, nil
-}
-
-func durationVar(getenv func(string) string, name string, def time.Duration) (time.Duration, error) {
-	v := strings.TrimSpace(getenv(name))
-	if v == "" {
-		return def, nil
-	}
-	d, err := time.ParseDuration(v)
-	if err != nil || d <= 0 {
-		return 0, fmt.Errorf("%s=%q: want a positive Go duration such as 5m", name, v)
-	}
-	return d, nil
 }
