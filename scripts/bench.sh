@@ -108,6 +108,8 @@ FUZZ_TARGETS=(
 	"./shared/webhook FuzzHMACVerify"
 	"./shared/event FuzzParseEnvelope"
 	"./shared/bus FuzzDecodePushBody"
+	"./shared/collect FuzzParseLine"
+	"./shared/collect FuzzSplitAndReadLines"
 )
 fuzz() {
 	local out="$parts/fuzz.md" bad=0

@@ -47,7 +47,7 @@ func writeResult(w ledger.ResultWriter, r ledger.Result) error {
 }
 
 // splitUTF8 cuts s into pieces of at most n bytes without splitting a rune
-// (Firestore strings must be valid UTF-8).
+// (Firestore strings must be valid UTF-8). n must be at least utf8.UTFMax.
 func splitUTF8(s string, n int) []string {
 	var out []string
 	for len(s) > n {
