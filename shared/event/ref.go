@@ -1,6 +1,8 @@
 package event
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"strings"
 )
@@ -63,8 +65,15 @@ func ParseRef(eventType, dataID string) (JobRef, error) {
 	if short == "" {
 		return JobRef{}, fmt.Errorf("%w: empty job id in %q", ErrInvalidEnvelope, dataID)
 	}
-	return JobRef{ID: escapeID(string(kind)) + "-" + escapeID(short), Kind: kind, Name: name}, nil
+	id := escapeID(string(kind)) + "-" + escapeID(short)
+	if len(id) > MaxDocIDBytes {
+		return JobRef{}, fmt.Errorf("%w: job id of %d bytes (escaped) exceeds Firestore's %d", ErrInvalidEnvelope, len(id), MaxDocIDBytes)
+	}
+	return JobRef{ID: id, Kind: kind, Name: name}, nil
 }
+
+// MaxDocIDBytes is Firestore's limit on a document id.
+const MaxDocIDBytes = 1500
 
 // RefForName derives the identity of a job from the resource name returned
 // when it was submitted, so the submission and its webhook meet on one document.
@@ -90,10 +99,15 @@ func escapeID(s string) string {
 	return b.String()
 }
 
-// EscapeDocID makes an arbitrary string (a webhook-id, say) a valid,
-// injective Firestore document id.
+// EscapeDocID makes an arbitrary string (a webhook-id, say) a valid
+// Firestore document id: injective for ids up to Firestore's size limit,
+// a hash of longer ones.
 func EscapeDocID(s string) string {
 	e := escapeID(s)
+	if len(e) > MaxDocIDBytes-1 {
+		sum := sha256.Sum256([]byte(s))
+		return "~h" + hex.EncodeToString(sum[:])
+	}
 	if e == "" || e == "." || e == ".." || (strings.HasPrefix(e, "__") && strings.HasSuffix(e, "__")) {
 		return "~" + e
 	}
