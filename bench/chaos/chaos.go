@@ -177,7 +177,7 @@ func Run(ctx context.Context, o Options) (Report, error) {
 	}
 	ctx, cancel := context.WithTimeout(ctx, o.Timeout)
 	defer cancel()
-	r := &run{o: o, log: o.Logger, rep: Report{Jobs: o.Jobs, ByKind: map[string]int{}}}
+	r := &run{o: o, log: o.Logger, rep: Report{Jobs: o.Jobs, ByKind: map[string]int{}}, pending: map[string]bool{}}
 	defer r.close()
 	start := time.Now()
 	if err := r.setup(ctx); err != nil {
@@ -234,6 +234,9 @@ type run struct {
 	jobs                  []job
 	acked                 atomic.Int64
 	pushes, retries       atomic.Int64
+	// pending are events-topic messages waiting for a retry push: the run
+	// is not settled while the Collector still owes them an answer.
+	pending map[string]bool
 	closers               []func()
 }
 
@@ -408,6 +411,13 @@ func (r *run) setup(ctx context.Context) error {
 			if a.Outcome != localpush.Acked {
 				r.retries.Add(1)
 			}
+			r.mu.Lock()
+			if a.Outcome == localpush.Retried {
+				r.pending[a.MessageID] = true
+			} else {
+				delete(r.pending, a.MessageID)
+			}
+			r.mu.Unlock()
 		},
 	})
 	if err != nil {
@@ -739,7 +749,10 @@ func (r *run) wait(ctx context.Context) error {
 		case <-time.After(settle):
 		}
 		a := r.sim.Stats().Deliveries.Attempts + r.pushes.Load()
-		if a == last {
+		r.mu.Lock()
+		retrying := len(r.pending)
+		r.mu.Unlock()
+		if a == last && retrying == 0 {
 			return nil
 		}
 		last = a

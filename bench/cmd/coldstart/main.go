@@ -36,6 +36,7 @@ var entries = []entry{
 	{"Receiver", http.MethodGet, http.StatusMethodNotAllowed},
 	{"Collector", http.MethodPost, http.StatusBadRequest},
 	{"Notifier", http.MethodPost, http.StatusBadRequest},
+	{"Workflow", http.MethodPost, http.StatusBadRequest},
 }
 
 func main() {
