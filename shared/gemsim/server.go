@@ -266,7 +266,12 @@ func (s *Simulator) Close() error {
 	var err error
 	if srv != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		err = srv.Shutdown(ctx)
+		if err = srv.Shutdown(ctx); errors.Is(err, context.DeadlineExceeded) {
+			// A client still holds a request open (a download being read,
+			// a keep-alive mid-request): close its connection; the
+			// simulator is stopped either way.
+			err = srv.Close()
+		}
 		cancel()
 	}
 	s.wg.Wait()
