@@ -54,7 +54,7 @@ func FromEnv(ctx context.Context, getenv func(string) string) (*Handler, error) 
 	}
 	// Clients outlive the request that created them.
 	bg := context.WithoutCancel(ctx)
-	gc, err := gemini.New(bg, gemini.Config{APIKey: cfg.GeminiAPIKey, BaseURL: cfg.GeminiBaseURL})
+	gc, err := gemini.New(bg, gemini.Config{APIKey: cfg.Gemini.APIKey, BaseURL: cfg.Gemini.BaseURL})
 	if err != nil {
 		return nil, err
 	}

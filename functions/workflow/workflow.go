@@ -64,7 +64,7 @@ func FromEnv(ctx context.Context, getenv func(string) string) (*Handler, error) 
 		return nil, err
 	}
 	bg := context.WithoutCancel(ctx) // clients outlive the first request
-	gc, err := gemini.New(bg, gemini.Config{APIKey: cfg.GeminiAPIKey, BaseURL: cfg.GeminiBaseURL})
+	gc, err := gemini.New(bg, gemini.Config{APIKey: cfg.Gemini.APIKey, BaseURL: cfg.Gemini.BaseURL})
 	if err != nil {
 		return nil, err
 	}

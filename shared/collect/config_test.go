@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/geminihooks/geminihooks/shared/config"
 )
 
 func TestConfigFromEnv(t *testing.T) {
@@ -29,11 +31,11 @@ func TestConfigFromEnv(t *testing.T) {
 		want    Config
 		wantErr []string
 	}{
-		{"defaults", base, Config{Project: "p", Database: "(default)", GeminiAPIKey: "k", ResultsTopic: "results", MaxDeliveryAttempts: 5}, nil},
+		{"defaults", base, Config{Common: config.Common{Project: "p", Database: "(default)", MaxDeliveryAttempts: 5}, Gemini: config.Gemini{APIKey: "k"}, ResultsTopic: "results"}, nil},
 		{"all set", with("FIRESTORE_DATABASE", "db", "GEMINI_BASE_URL", "http://127.0.0.1:1", "VIDEO_BUCKET", "gs://b", "MAX_DELIVERY_ATTEMPTS", "7"),
-			Config{Project: "p", Database: "db", GeminiAPIKey: "k", GeminiBaseURL: "http://127.0.0.1:1", ResultsTopic: "results", VideoBucket: "b", MaxDeliveryAttempts: 7}, nil},
+			Config{Common: config.Common{Project: "p", Database: "db", MaxDeliveryAttempts: 7}, Gemini: config.Gemini{APIKey: "k", BaseURL: "http://127.0.0.1:1"}, ResultsTopic: "results", VideoBucket: "b"}, nil},
 		{"key file", with("GEMINI_API_KEY", "", "GEMINI_API_KEY_FILE", keyFile),
-			Config{Project: "p", Database: "(default)", GeminiAPIKey: "file-key", ResultsTopic: "results", MaxDeliveryAttempts: 5}, nil},
+			Config{Common: config.Common{Project: "p", Database: "(default)", MaxDeliveryAttempts: 5}, Gemini: config.Gemini{APIKey: "file-key"}, ResultsTopic: "results"}, nil},
 		{"empty key file", with("GEMINI_API_KEY", "", "GEMINI_API_KEY_FILE", empty), Config{}, []string{"is empty"}},
 		{"missing file", with("GEMINI_API_KEY", "", "GEMINI_API_KEY_FILE", keyFile+"-no"), Config{}, []string{"GEMINI_API_KEY_FILE"}},
 		{"nothing", map[string]string{}, Config{}, []string{"GOOGLE_CLOUD_PROJECT", "GEMINI_API_KEY or", "RESULTS_TOPIC"}},
