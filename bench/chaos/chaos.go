@@ -237,7 +237,7 @@ type run struct {
 	// pending are events-topic messages waiting for a retry push: the run
 	// is not settled while the Collector still owes them an answer.
 	pending map[string]bool
-	closers               []func()
+	closers []func()
 }
 
 // fnEnv is one function instance's clients (a Cloud Functions instance).
