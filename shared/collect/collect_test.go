@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -41,6 +42,21 @@ type env struct {
 	svc    *collect.Service
 	topic  string
 	videos *fakestorage.Server
+	// pubDown makes every results publish fail, as a Pub/Sub outage would.
+	pubDown atomic.Bool
+}
+
+// switchPublisher fails while down is set.
+type switchPublisher struct {
+	bus.Publisher
+	down *atomic.Bool
+}
+
+func (p switchPublisher) Publish(ctx context.Context, m bus.Message) (string, error) {
+	if p.down.Load() {
+		return "", errors.New("injected: pubsub unavailable")
+	}
+	return p.Publisher.Publish(ctx, m)
 }
 
 type envOpts struct {
@@ -68,7 +84,7 @@ func newEnvTB(t testing.TB, o envOpts) *env {
 		t.Fatal(err)
 	}
 	e := &env{t: t, fs: fs, store: ledger.New(fs, ledger.Options{}), ps: ps, gem: g, topic: topic}
-	opts := collect.Options{Ledger: e.store, Gemini: gc, Publisher: pub, MaxDeliveryAttempts: o.maxAttempts,
+	opts := collect.Options{Ledger: e.store, Gemini: gc, Publisher: switchPublisher{pub, &e.pubDown}, MaxDeliveryAttempts: o.maxAttempts,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
 	if o.bucket != "" {
 		srv, err := fakestorage.NewServerWithOptions(fakestorage.Options{Host: "127.0.0.1", Scheme: "http", NoListener: false})
@@ -445,6 +461,48 @@ func TestGemini500ThenSuccess(t *testing.T) {
 	}
 	if pub := e.published(); len(pub) != 1 {
 		t.Errorf("published %d, want 1", len(pub))
+	}
+}
+
+// TestPublishFailureThenRedelivery: the results are saved but the results
+// event cannot be published. The redelivery publishes the stored summary
+// without fetching from Gemini again, and a further one does nothing.
+func TestPublishFailureThenRedelivery(t *testing.T) {
+	e := newEnv(t, envOpts{})
+	e.gem.SetFile("o7", collecttest.File{Lines: 3, Line: func(i int) []byte { return collecttest.Line(fmt.Sprint(i), "t") }})
+	e.gem.Set("batches/p7", collecttest.Batch("batches/p7", "BATCH_STATE_SUCCEEDED", map[string]any{"responsesFile": "files/o7"}))
+	m := e.record(event.TypeBatchSucceeded, "batches/p7", event.Data{}, map[string]string{"team": "a"})
+
+	e.pubDown.Store(true)
+	if err := e.handle(m); err == nil || gemini.IsPermanent(err) {
+		t.Fatalf("publish down: err = %v, want a transient error", err)
+	}
+	j := e.job("batch-p7")
+	if j.CollectionState != ledger.CollectionDone || j.ResultsEventID != "" || len(e.published()) != 0 {
+		t.Fatalf("after failed publish: %+v, %d published", j, len(e.published()))
+	}
+	fetches := e.gem.HitCount("batches/p7") + e.gem.HitCount("files/o7")
+	if fetches < 2 {
+		t.Fatalf("first attempt made %d Gemini requests, want the batch and its file", fetches)
+	}
+
+	e.pubDown.Store(false)
+	mustHandle(t, e, m)
+	mustHandle(t, e, m)
+	if n := e.gem.HitCount("batches/p7") + e.gem.HitCount("files/o7"); n != fetches {
+		t.Errorf("Gemini fetched again on redelivery: %d requests, want %d", n, fetches)
+	}
+	pub := e.published()
+	if len(pub) != 1 {
+		t.Fatalf("published %d, want 1", len(pub))
+	}
+	re := pub[0]
+	if re.EventID != event.ResultsEventID("batch-p7", event.StateSucceeded) || re.Counts.Results != 3 ||
+		re.Labels["team"] != "a" || re.Type != event.TypeBatchSucceeded || re.CollectionState != ledger.CollectionDone {
+		t.Errorf("re-published event = %+v", re)
+	}
+	if j := e.job("batch-p7"); j.ResultsEventID != re.EventID {
+		t.Errorf("results_event_id = %q, want %q", j.ResultsEventID, re.EventID)
 	}
 }
 

@@ -144,7 +144,7 @@ func (s *Service) Handle(ctx context.Context, m bus.PushMessage) error {
 			return nil
 		case job.CollectionState == ledger.CollectionDone:
 			log.Info("already collected, publishing results event")
-			return s.publishStored(ctx, ev, state, job)
+			return s.publishStored(ctx, ev, job)
 		}
 	}
 
@@ -275,29 +275,13 @@ func (s *Service) finish(ctx context.Context, log *slog.Logger, ev event.JobEven
 }
 
 // publishStored re-publishes the results event of a collection whose
-// summary was saved by an earlier attempt that died before publishing.
-func (s *Service) publishStored(ctx context.Context, ev event.JobEvent, state event.State, job ledger.Job) error {
-	re := event.ResultsEvent{
-		SchemaVersion:   event.SchemaVersion,
-		EventID:         event.ResultsEventID(ev.JobID, state),
-		Type:            ev.Type,
-		JobID:           ev.JobID,
-		Kind:            ev.Kind,
-		GeminiName:      ev.GeminiName,
-		State:           state,
-		CollectionState: job.CollectionState,
-		JobPath:         ledger.JobPath(ev.JobID),
-		ResultsPath:     job.ResultsPath,
-		Counts:          job.Counts,
-		Tokens:          job.Tokens,
-		Error:           job.CollectError,
-		Labels:          job.Labels,
-		EventTime:       ev.EventTime,
-		CollectedAt:     job.CollectedAt,
-	}
-	if re.Error == nil && state != event.StateSucceeded {
-		re.Error = job.Error
-	}
+// summary was saved by an earlier attempt that died before publishing
+// (job.CollectedState is state).
+func (s *Service) publishStored(ctx context.Context, ev event.JobEvent, job ledger.Job) error {
+	re := job.StoredResultsEvent()
+	// The delivery names the event precisely; the job may since show a
+	// later event's type.
+	re.Type, re.Kind, re.GeminiName, re.EventTime = ev.Type, ev.Kind, ev.GeminiName, ev.EventTime
 	return s.publish(ctx, re)
 }
 

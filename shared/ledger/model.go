@@ -100,3 +100,32 @@ func JobPath(jobID string) string { return JobsCollection + "/" + jobID }
 
 // ResultsPath is the Firestore path of a job's results collection.
 func ResultsPath(jobID string) string { return JobPath(jobID) + "/" + ResultsCollection }
+
+// StoredResultsEvent rebuilds the results event of the job's last
+// collection from the summary stored on it: for a re-publish after a crash
+// between saving and publishing, and for a consumer that missed the event.
+func (j Job) StoredResultsEvent() event.ResultsEvent {
+	state := event.State(j.CollectedState)
+	re := event.ResultsEvent{
+		SchemaVersion:   event.SchemaVersion,
+		EventID:         event.ResultsEventID(j.JobID, state),
+		Type:            j.EventType,
+		JobID:           j.JobID,
+		Kind:            event.Kind(j.Kind),
+		GeminiName:      j.GeminiName,
+		State:           state,
+		CollectionState: j.CollectionState,
+		JobPath:         JobPath(j.JobID),
+		ResultsPath:     j.ResultsPath,
+		Counts:          j.Counts,
+		Tokens:          j.Tokens,
+		Error:           j.CollectError,
+		Labels:          j.Labels,
+		EventTime:       j.CompletedAt,
+		CollectedAt:     j.CollectedAt,
+	}
+	if re.Error == nil && state != event.StateSucceeded {
+		re.Error = j.Error
+	}
+	return re
+}

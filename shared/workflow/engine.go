@@ -324,17 +324,8 @@ func (s *Service) catchUp(ctx context.Context, runID string, idx int) error {
 		(j.CollectionState != ledger.CollectionDone && j.CollectionState != ledger.CollectionFailed) {
 		return nil // not collected yet: its results event will carry the labels
 	}
-	state := event.State(j.CollectedState)
-	ev := event.ResultsEvent{
-		SchemaVersion: event.SchemaVersion, EventID: event.ResultsEventID(j.JobID, state), Type: j.EventType,
-		JobID: j.JobID, Kind: event.Kind(j.Kind), GeminiName: j.GeminiName, State: state,
-		CollectionState: j.CollectionState, JobPath: ledger.JobPath(j.JobID), ResultsPath: j.ResultsPath,
-		Counts: j.Counts, Tokens: j.Tokens, Error: j.CollectError, Labels: s.labels(runID, st, st.Turn),
-		CollectedAt: j.CollectedAt,
-	}
-	if ev.Error == nil && state != event.StateSucceeded {
-		ev.Error = j.Error
-	}
+	ev := j.StoredResultsEvent()
+	ev.Labels = s.labels(runID, st, st.Turn)
 	_, err = s.apply(ctx, ev)
 	return err
 }
