@@ -98,7 +98,8 @@ func TestSubmitWait(t *testing.T) {
 		t.Fatal(err)
 	}
 	if _, err := st.SaveCollection(ctx, j.JobID, ledger.Collection{CollectionState: ledger.CollectionDone, CollectedState: event.StateSucceeded,
-		Counts: event.Counts{Results: 1}, CollectedAt: time.Now(), Kind: event.KindInteraction, GeminiName: j.GeminiName}); err != nil {
+		Counts: event.Counts{Results: 1}, CollectedAt: time.Now(), Kind: event.KindInteraction, GeminiName: j.GeminiName,
+		Verification: &ledger.Verification{State: event.StateSucceeded, At: time.Now(), WebhookID: ev.WebhookID, Claimed: ev.State}}); err != nil {
 		t.Fatal(err)
 	}
 	var r result
@@ -134,6 +135,9 @@ func TestJobsListShow(t *testing.T) {
 	ev := event.JobEvent{SchemaVersion: event.SchemaVersion, WebhookID: "msg_b", Type: event.TypeBatchSucceeded,
 		JobID: refB.ID, Kind: event.KindBatch, GeminiName: refB.Name, State: event.StateSucceeded, ReceivedAt: time.Now()}
 	if _, err := st.Record(ctx, ev, "hmac"); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.ApplyVerification(ctx, refB.ID, event.KindBatch, ledger.Verification{State: event.StateSucceeded, At: time.Now()}); err != nil {
 		t.Fatal(err)
 	}
 	w := st.OpenResults(ctx, refB.ID)

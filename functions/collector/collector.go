@@ -11,11 +11,13 @@
 package collector
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"log/slog"
 	"net/http"
 	"os"
+	"time"
 
 	"cloud.google.com/go/firestore"
 	"cloud.google.com/go/pubsub/v2"
@@ -27,6 +29,7 @@ import (
 	"github.com/geminihooks/geminihooks/shared/lazy"
 	"github.com/geminihooks/geminihooks/shared/ledger"
 	"github.com/geminihooks/geminihooks/shared/logging"
+	"github.com/geminihooks/geminihooks/shared/topology"
 )
 
 // EntryPoint is the function's name for the Functions Framework.
@@ -44,6 +47,10 @@ type Handler struct {
 	Logger  *slog.Logger
 	// Project scopes trace ids in logs.
 	Project string
+	// Deadline bounds the handling of one push, below the function timeout
+	// and the subscription's ack deadline, so a hung dependency ends in a
+	// 503 and a redelivery. Zero means topology.CollectorDeadline.
+	Deadline time.Duration
 }
 
 // FromEnv builds a Handler with real clients from the environment.
@@ -106,7 +113,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "invalid push request", http.StatusBadRequest)
 		return
 	}
-	ctx := logging.WithLogger(r.Context(), log)
+	ctx, cancel := context.WithTimeout(r.Context(), cmp.Or(h.Deadline, topology.CollectorDeadline))
+	defer cancel()
+	ctx = logging.WithLogger(ctx, log)
 	err = h.Service.Handle(ctx, m)
 	switch {
 	case err == nil:

@@ -14,6 +14,7 @@
 package notifier
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -21,6 +22,7 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"time"
 
 	"cloud.google.com/go/firestore"
 
@@ -30,6 +32,7 @@ import (
 	"github.com/geminihooks/geminihooks/shared/lazy"
 	"github.com/geminihooks/geminihooks/shared/logging"
 	"github.com/geminihooks/geminihooks/shared/notify"
+	"github.com/geminihooks/geminihooks/shared/topology"
 )
 
 // EntryPoint is the function's name for the Functions Framework.
@@ -44,6 +47,9 @@ type Handler struct {
 	Service *notify.Service
 	Logger  *slog.Logger
 	Project string
+	// Deadline bounds the handling of one push, below the function timeout
+	// and the ack deadline. Zero means topology.ConsumerDeadline.
+	Deadline time.Duration
 }
 
 // FromEnv builds a Handler from the environment.
@@ -84,7 +90,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "not a results event", http.StatusBadRequest)
 		return
 	}
-	out, err := h.Service.Handle(r.Context(), ev)
+	ctx, cancel := context.WithTimeout(r.Context(), cmp.Or(h.Deadline, topology.ConsumerDeadline))
+	defer cancel()
+	out, err := h.Service.Handle(ctx, ev)
 	switch {
 	case errors.Is(err, notify.ErrInFlight) && !errors.Is(err, notify.ErrDestination) && !errors.Is(err, notify.ErrUnavailable):
 		log.Info("notification in flight elsewhere", "event_id", ev.EventID)

@@ -16,6 +16,7 @@
 package receiver
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -23,6 +24,7 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"time"
 
 	"cloud.google.com/go/firestore"
 	"cloud.google.com/go/pubsub/v2"
@@ -33,6 +35,7 @@ import (
 	"github.com/geminihooks/geminihooks/shared/lazy"
 	"github.com/geminihooks/geminihooks/shared/ledger"
 	"github.com/geminihooks/geminihooks/shared/logging"
+	"github.com/geminihooks/geminihooks/shared/topology"
 	"github.com/geminihooks/geminihooks/shared/webhook"
 )
 
@@ -53,6 +56,10 @@ type Handler struct {
 	MaxBodyBytes int64
 	// Project scopes trace ids in logs.
 	Project string
+	// Deadline bounds the handling of one delivery, so that Gemini gets a
+	// 503 (and retries) instead of a hang when Firestore or Pub/Sub do not
+	// answer. Zero means topology.ReceiverDeadline.
+	Deadline time.Duration
 }
 
 // FromEnv builds a Handler with real clients from the environment.
@@ -104,6 +111,8 @@ func FromEnv(ctx context.Context, getenv func(string) string) (*Handler, error) 
 // ServeHTTP handles one webhook delivery.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	log := logging.ForRequest(h.Logger, r, h.Project)
+	ctx, cancel := context.WithTimeout(r.Context(), cmp.Or(h.Deadline, topology.ReceiverDeadline))
+	defer cancel()
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", http.MethodPost)
 		writeJSON(w, http.StatusMethodNotAllowed, errBody("method not allowed"))
@@ -127,7 +136,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	d, err := h.Verifier.Verify(r.Context(), body, r.Header)
+	d, err := h.Verifier.Verify(ctx, body, r.Header)
 	if err != nil {
 		code := http.StatusUnauthorized
 		switch {
@@ -142,7 +151,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	ctx := logging.WithLogger(r.Context(), log)
+	ctx = logging.WithLogger(ctx, log)
 	res, err := h.Service.Handle(ctx, ingest.Delivery{WebhookID: d.ID, Scheme: string(d.Scheme), Body: body})
 	switch {
 	case errors.Is(err, ingest.ErrInFlight):

@@ -253,7 +253,10 @@ func TestAcceptedDuplicateAndEventMessage(t *testing.T) {
 		t.Errorf("delivery = %+v", d)
 	}
 	j, _ := f.store.GetJob(context.Background(), "batch-x9")
-	if j.State != "failed" || j.Error == nil || j.Error.Code != "INVALID_ARGUMENT" || j.Deliveries != 1 {
+	// The claim is recorded, not believed: the Collector sets the state
+	// from Gemini's API.
+	if j.State != "" || j.Error != nil || j.ReportedState != "failed" || j.ReportedError == nil ||
+		j.ReportedError.Code != "INVALID_ARGUMENT" || j.Deliveries != 1 || j.CollectionState != ledger.CollectionPending {
 		t.Errorf("job = %+v", j)
 	}
 }
@@ -350,7 +353,7 @@ func TestPublishFailureThenRetry(t *testing.T) {
 	if n := len(f.published()); n != 1 {
 		t.Errorf("published %d, want 1", n)
 	}
-	if j, _ := f.store.GetJob(context.Background(), "interaction-v1_pubfail"); j.Deliveries != 1 || j.State != "succeeded" {
+	if j, _ := f.store.GetJob(context.Background(), "interaction-v1_pubfail"); j.Deliveries != 1 || j.ReportedState != "succeeded" {
 		t.Errorf("job = %+v", j)
 	}
 }
@@ -374,18 +377,18 @@ func TestFirestoreFailure(t *testing.T) {
 	}
 }
 
-func TestOutOfOrderKeepsNewestState(t *testing.T) {
+func TestOutOfOrderClaimsAreAllPublished(t *testing.T) {
 	f := newFixture(t)
 	done := envelope("interaction.completed", "v1_ooo")
 	late := envelope("interaction.requires_action", "v1_ooo")
 	f.post(t, done, f.signed("msg_a", done))
 	f.post(t, late, f.signed("msg_b", late))
 	j, _ := f.store.GetJob(context.Background(), "interaction-v1_ooo")
-	if j.State != "succeeded" || j.EventType != "interaction.completed" || j.Deliveries != 2 {
+	if j.State != "" || j.ReportedState != "requires_action" || j.Deliveries != 2 {
 		t.Errorf("job = %+v", j)
 	}
 	if n := len(f.published()); n != 2 {
-		t.Errorf("published %d, want 2 (every delivery is published; consumers see the ledger state)", n)
+		t.Errorf("published %d, want 2 (every delivery is a trigger; the Collector reads the state from the API)", n)
 	}
 }
 

@@ -15,12 +15,14 @@
 package workflow
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"log/slog"
 	"net/http"
 	"os"
+	"time"
 
 	"cloud.google.com/go/firestore"
 
@@ -30,6 +32,7 @@ import (
 	"github.com/geminihooks/geminihooks/shared/lazy"
 	"github.com/geminihooks/geminihooks/shared/ledger"
 	"github.com/geminihooks/geminihooks/shared/logging"
+	"github.com/geminihooks/geminihooks/shared/topology"
 	"github.com/geminihooks/geminihooks/shared/workflow"
 	"github.com/geminihooks/geminihooks/shared/workflow/tools"
 	"github.com/geminihooks/geminihooks/workflows"
@@ -50,7 +53,15 @@ type Handler struct {
 	Project string
 	// MaxDeliveryAttempts: see workflow.Config.
 	MaxDeliveryAttempts int
+	// Deadline bounds the handling of one push, below the function timeout
+	// and the ack deadline. Zero means topology.WorkflowDeadline.
+	Deadline time.Duration
 }
+
+// giveUpTimeout bounds recording a run's failure after the last attempt;
+// it runs after the handling deadline may have passed, and together they
+// stay below the function timeout.
+const giveUpTimeout = 5 * time.Second
 
 // FromEnv builds a Handler with real clients from the environment.
 func FromEnv(ctx context.Context, getenv func(string) string) (*Handler, error) {
@@ -97,7 +108,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	log = log.With("event_id", ev.EventID, "job_id", ev.JobID, "event_type", ev.Type,
 		"workflow_run", ev.Labels[workflow.LabelRun], "workflow_step", ev.Labels[workflow.LabelStep], "delivery_attempt", m.DeliveryAttempt)
-	note, err := h.Service.Handle(r.Context(), ev)
+	ctx, cancel := context.WithTimeout(r.Context(), cmp.Or(h.Deadline, topology.WorkflowDeadline))
+	defer cancel()
+	note, err := h.Service.Handle(ctx, ev)
 	switch {
 	case errors.Is(err, workflow.ErrInFlight):
 		log.Info("step in flight elsewhere; redeliver later")
@@ -109,7 +122,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		run := ev.Labels[workflow.LabelRun]
 		if run != "" && m.DeliveryAttempt >= max {
-			if gerr := h.Service.GiveUp(context.WithoutCancel(r.Context()), run, err); gerr != nil {
+			gctx, gcancel := context.WithTimeout(context.WithoutCancel(ctx), giveUpTimeout)
+			defer gcancel()
+			if gerr := h.Service.GiveUp(gctx, run, err); gerr != nil {
 				log.Error("could not record the failure on the run", "error", gerr.Error())
 			}
 		}

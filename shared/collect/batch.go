@@ -80,19 +80,11 @@ func (t *tally) add(r ledger.Result) {
 	t.tokens.Total += r.Tokens.Total
 }
 
-func (s *Service) collectBatch(ctx context.Context, ev event.JobEvent) (outcome, error) {
-	job, err := s.o.Gemini.GetBatch(ctx, ev.GeminiName)
-	if err != nil {
-		return outcome{}, err
-	}
-	switch job.State {
-	case genai.JobStateSucceeded, genai.JobStatePartiallySucceeded:
-	case genai.JobStateFailed, genai.JobStateCancelled, genai.JobStateExpired:
-		return outcome{}, fmt.Errorf("%w: batch %s is %s, not succeeded", errInvalidData, ev.GeminiName, job.State)
-	default:
-		// Gemini announced success before its API shows it: look again later.
-		return outcome{}, fmt.Errorf("batch %s is still %s (retryable)", ev.GeminiName, job.State)
-	}
+// collectBatch stores the results of a batch the API shows succeeded: its
+// inline responses, or the lines of its output file. Only the API's
+// pointers are followed, never a webhook's (a claim could point at another
+// file this key can read).
+func (s *Service) collectBatch(ctx context.Context, ev event.JobEvent, job *genai.BatchJob) (outcome, error) {
 	var (
 		inline []*genai.InlinedResponse
 		file   string
@@ -101,11 +93,14 @@ func (s *Service) collectBatch(ctx context.Context, ev event.JobEvent) (outcome,
 		inline, file = job.Dest.InlinedResponses, job.Dest.FileName
 	}
 	if len(inline) == 0 && file == "" {
-		file = firstNonEmpty(ev.Data.FileName, ev.Data.OutputFileURI)
+		return outcome{}, fmt.Errorf("%w: batch %s succeeded without inline responses or an output file", errInvalidData, job.Name)
 	}
 
 	w := s.o.Ledger.OpenResults(ctx, ev.JobID)
-	var t tally
+	var (
+		t   tally
+		err error
+	)
 	switch {
 	case len(inline) > 0:
 		for i, ir := range inline {
@@ -258,13 +253,4 @@ func resultOf(index int64, key string, resp *genai.GenerateContentResponse, jerr
 		r.FinishReason = string(pf.BlockReason)
 	}
 	return r
-}
-
-func firstNonEmpty(vs ...string) string {
-	for _, v := range vs {
-		if v != "" {
-			return v
-		}
-	}
-	return ""
 }

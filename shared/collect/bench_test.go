@@ -99,6 +99,10 @@ func (l *memLedger) MarkResultsPublished(context.Context, string, event.State, s
 	return nil
 }
 func (l *memLedger) NoteUnknownEvent(context.Context, string, string) error { return nil }
+func (l *memLedger) ApplyVerification(context.Context, string, event.Kind, ledger.Verification) error {
+	return nil
+}
+func (l *memLedger) RecordCollectFailure(context.Context, string, event.JobError) error { return nil }
 
 type nopPublisher struct{}
 

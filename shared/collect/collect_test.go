@@ -62,6 +62,7 @@ func (p switchPublisher) Publish(ctx context.Context, m bus.Message) (string, er
 type envOpts struct {
 	bucket      string
 	maxAttempts int
+	readTimeout time.Duration
 }
 
 func newEnv(t *testing.T, o envOpts) *env { return newEnvTB(t, o) }
@@ -84,7 +85,7 @@ func newEnvTB(t testing.TB, o envOpts) *env {
 		t.Fatal(err)
 	}
 	e := &env{t: t, fs: fs, store: ledger.New(fs, ledger.Options{}), ps: ps, gem: g, topic: topic}
-	opts := collect.Options{Ledger: e.store, Gemini: gc, Publisher: switchPublisher{pub, &e.pubDown}, MaxDeliveryAttempts: o.maxAttempts,
+	opts := collect.Options{Ledger: e.store, Gemini: gc, Publisher: switchPublisher{pub, &e.pubDown}, MaxDeliveryAttempts: o.maxAttempts, ReadTimeout: o.readTimeout,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
 	if o.bucket != "" {
 		srv, err := fakestorage.NewServerWithOptions(fakestorage.Options{Host: "127.0.0.1", Scheme: "http", NoListener: false})
@@ -304,30 +305,44 @@ func TestFileBatchLargeLineIsSplit(t *testing.T) {
 	}
 }
 
+// A batch that did not succeed has no results: its state and error are the
+// API's (read with one Batches.Get, plus one raw read for a failed batch's
+// error, which the SDK does not decode), never the webhook's.
 func TestFailedAndExpired(t *testing.T) {
 	for _, tc := range []struct {
-		typ     string
-		data    event.Data
-		state   event.State
-		wantErr *event.JobError
+		typ      string
+		apiState string
+		apiError map[string]any
+		data     event.Data
+		state    event.State
+		reads    int
+		wantErr  *event.JobError
 	}{
-		{event.TypeBatchFailed, event.Data{ErrorCode: "INVALID_ARGUMENT", ErrorMessage: "bad input file"}, event.StateFailed,
-			&event.JobError{Code: "INVALID_ARGUMENT", Message: "bad input file"}},
-		{event.TypeBatchExpired, event.Data{}, event.StateExpired, nil},
-		{event.TypeBatchCancelled, event.Data{}, event.StateCancelled, nil},
+		{event.TypeBatchFailed, "BATCH_STATE_FAILED", map[string]any{"code": 3, "message": "bad input file"},
+			event.Data{ErrorCode: "CLAIMED", ErrorMessage: "claimed message"}, event.StateFailed, 2,
+			&event.JobError{Code: "3", Message: "bad input file"}},
+		{event.TypeBatchExpired, "BATCH_STATE_EXPIRED", nil, event.Data{}, event.StateExpired, 1, nil},
+		{event.TypeBatchCancelled, "BATCH_STATE_CANCELLED", nil, event.Data{}, event.StateCancelled, 1, nil},
 	} {
 		t.Run(tc.typ, func(t *testing.T) {
 			e := newEnv(t, envOpts{})
+			b := collecttest.Batch("batches/x1", tc.apiState, nil)
+			if tc.apiError != nil {
+				b["error"] = tc.apiError
+			}
+			e.gem.Set("batches/x1", b)
 			mustHandle(t, e, e.record(tc.typ, "batches/x1", tc.data, nil))
-			if n := e.gem.HitCount("batches/x1"); n != 0 {
-				t.Errorf("fetched %d times, want 0", n)
+			if n := e.gem.HitCount("batches/x1"); n != tc.reads {
+				t.Errorf("read %d times, want %d", n, tc.reads)
 			}
 			j := e.job("batch-x1")
-			if j.CollectionState != ledger.CollectionDone || j.CollectedState != string(tc.state) || j.CollectError != nil || j.Counts != (event.Counts{}) {
-				t.Errorf("job = %+v", j)
+			if j.State != string(tc.state) || j.CollectionState != ledger.CollectionDone || j.CollectedState != string(tc.state) ||
+				j.CollectError != nil || j.Counts != (event.Counts{}) || fmt.Sprint(j.Error) != fmt.Sprint(tc.wantErr) ||
+				j.Verification != ledger.VerdictConfirmed {
+				t.Errorf("job = %+v (error %v)", j, j.Error)
 			}
 			pub := e.published()
-			if len(pub) != 1 || pub[0].State != tc.state || fmt.Sprint(pub[0].Error) != fmt.Sprint(tc.wantErr) {
+			if len(pub) != 1 || pub[0].State != tc.state || pub[0].Type != tc.typ || fmt.Sprint(pub[0].Error) != fmt.Sprint(tc.wantErr) {
 				t.Fatalf("published %+v", pub)
 			}
 		})
@@ -506,15 +521,44 @@ func TestPublishFailureThenRedelivery(t *testing.T) {
 	}
 }
 
-func TestNotFoundIsCollectFailed(t *testing.T) {
+// A job this key cannot read (404, 403) makes the claim unverifiable: no
+// state changes, nothing is published, the message is acknowledged.
+func TestNotReadableIsUnverifiable(t *testing.T) {
+	for _, status := range []int{404, 403} {
+		t.Run(fmt.Sprint(status), func(t *testing.T) {
+			e := newEnv(t, envOpts{})
+			ref, _ := event.RefForName(event.KindBatch, "batches/gone")
+			if err := e.store.RecordSubmission(context.Background(), ledger.Submission{Ref: ref}); err != nil {
+				t.Fatal(err)
+			}
+			if status == 403 {
+				e.gem.Set("batches/gone", collecttest.Batch("batches/gone", "BATCH_STATE_SUCCEEDED", nil))
+				e.gem.FailNext("batches/gone", 1, 403)
+			}
+			mustHandle(t, e, e.record(event.TypeBatchFailed, "batches/gone", event.Data{ErrorMessage: "claimed"}, nil))
+			j := e.job("batch-gone")
+			if j.State != "submitted" || j.Verification != ledger.VerdictUnverifiable || j.CollectionState != "" || j.Error != nil {
+				t.Fatalf("job = %+v", j)
+			}
+			if pub := e.published(); len(pub) != 0 {
+				t.Fatalf("published %+v", pub)
+			}
+		})
+	}
+}
+
+// A read the API refuses for good (400) cannot establish a state: recorded
+// as collect_failed, acknowledged, nothing announced.
+func TestPermanentReadErrorIsRecorded(t *testing.T) {
 	e := newEnv(t, envOpts{})
-	mustHandle(t, e, e.record(event.TypeBatchSucceeded, "batches/gone", event.Data{}, nil))
-	j := e.job("batch-gone")
-	if j.CollectionState != ledger.CollectionFailed || j.CollectError == nil || !strings.Contains(j.CollectError.Message, "404") {
+	e.gem.Set("batches/bad", collecttest.Batch("batches/bad", "BATCH_STATE_SUCCEEDED", nil))
+	e.gem.FailNext("batches/bad", 1, 400)
+	mustHandle(t, e, e.record(event.TypeBatchSucceeded, "batches/bad", event.Data{}, nil))
+	j := e.job("batch-bad")
+	if j.CollectionState != ledger.CollectionFailed || j.CollectError == nil || j.CollectError.Code != "permanent" || j.State != "" {
 		t.Fatalf("job = %+v", j)
 	}
-	pub := e.published()
-	if len(pub) != 1 || pub[0].CollectionState != ledger.CollectionFailed || pub[0].Error == nil {
+	if pub := e.published(); len(pub) != 0 {
 		t.Fatalf("published %+v", pub)
 	}
 }

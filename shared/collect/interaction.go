@@ -19,15 +19,10 @@ const (
 	maxOutputSteps = 384 << 10
 )
 
-func (s *Service) collectInteraction(ctx context.Context, ev event.JobEvent, state event.State) (outcome, error) {
-	it, err := s.o.Gemini.GetInteraction(ctx, ev.GeminiName)
-	if err != nil {
-		return outcome{}, err
-	}
-	switch it.Status {
-	case interactions.InteractionStatusInProgress, interactions.InteractionStatusQueued:
-		return outcome{}, fmt.Errorf("interaction %s is still %s (retryable)", ev.GeminiName, it.Status)
-	}
+// collectInteraction records an interaction in a collectable state: its
+// text, steps, unanswered function calls and errors. jobErr is the API's
+// error for a failed one.
+func (s *Service) collectInteraction(ctx context.Context, ev event.JobEvent, it *interactions.Interaction, state event.State, jobErr *event.JobError) (outcome, error) {
 	text := ""
 	if it.OutputText != nil {
 		text = *it.OutputText
@@ -86,10 +81,6 @@ func (s *Service) collectInteraction(ctx context.Context, ev event.JobEvent, sta
 			errs = append(errs, map[string]any{"code": deref(e.Code), "message": deref(e.Message)})
 		}
 		out.output["errors"] = errs
-		out.jobErr = &event.JobError{Code: deref(it.Errors[0].Code), Message: deref(it.Errors[0].Message)}
-	}
-	if je := eventError(ev); je != nil {
-		out.jobErr = je
 	}
 
 	r := ledger.Result{Index: 0, Text: text, FinishReason: string(it.Status)}
@@ -97,13 +88,13 @@ func (s *Service) collectInteraction(ctx context.Context, ev event.JobEvent, sta
 		r.Tokens = event.Tokens{Prompt: derefInt(u.TotalInputTokens), Candidates: derefInt(u.TotalOutputTokens), Total: derefInt(u.TotalTokens)}
 	}
 	if state == event.StateFailed {
-		r.Error = out.jobErr
+		r.Error = jobErr
 		if r.Error == nil {
 			r.Error = &event.JobError{Message: "interaction failed"}
 		}
 	}
 	w := s.o.Ledger.OpenResults(ctx, ev.JobID)
-	err = writeResult(w, r)
+	err := writeResult(w, r)
 	if cerr := w.Close(); err == nil {
 		err = cerr
 	}

@@ -9,9 +9,6 @@ import (
 	"log/slog"
 	"time"
 
-	"google.golang.org/genai"
-	"google.golang.org/genai/interactions/models/interactions"
-
 	"github.com/geminihooks/geminihooks/shared/bus"
 	"github.com/geminihooks/geminihooks/shared/event"
 	"github.com/geminihooks/geminihooks/shared/gemini"
@@ -32,16 +29,17 @@ type Ledger interface {
 	GetJob(ctx context.Context, jobID string) (ledger.Job, error)
 	OpenResults(ctx context.Context, jobID string) ledger.ResultWriter
 	SaveCollection(ctx context.Context, jobID string, c ledger.Collection) (ledger.Saved, error)
+	ApplyVerification(ctx context.Context, jobID string, kind event.Kind, v ledger.Verification) error
+	RecordCollectFailure(ctx context.Context, jobID string, cerr event.JobError) error
 	MarkResultsPublished(ctx context.Context, jobID string, state event.State, eventID string) error
 	NoteUnknownEvent(ctx context.Context, jobID, eventType string) error
 }
 
 // Gemini is what the Collector reads from Gemini; *gemini.Client implements
-// it. Errors must wrap gemini.ErrPermanent or gemini.ErrTransient.
+// it. Errors must wrap gemini.ErrPermanent or gemini.ErrTransient, and
+// ReadJob's gemini.ErrNotReadable for a job the API key cannot read.
 type Gemini interface {
-	GetBatch(ctx context.Context, name string) (*genai.BatchJob, error)
-	GetVideosOperation(ctx context.Context, name string) (*genai.GenerateVideosOperation, error)
-	GetInteraction(ctx context.Context, id string) (*interactions.Interaction, error)
+	ReadJob(ctx context.Context, kind event.Kind, name string) (*gemini.Job, error)
 	OpenFile(ctx context.Context, ref string) (io.ReadCloser, error)
 }
 
@@ -61,11 +59,24 @@ type Options struct {
 	// MaxDeliveryAttempts is the subscription's dead-letter threshold; on
 	// that attempt a transient failure is recorded on the job. Default 5.
 	MaxDeliveryAttempts int
+	// ClaimGrace is how long after its publication a webhook's claim of a
+	// finished job is retried while Gemini's API still shows the job
+	// unfinished (the API may lag its own webhook). After it, the claim is
+	// recorded as contradicted and acknowledged. Default 2 minutes.
+	ClaimGrace time.Duration
+	// ReadTimeout bounds one read of a job from Gemini's API. Default 30s.
+	ReadTimeout time.Duration
 	// Now is the clock. Default time.Now.
 	Now func() time.Time
 	// Logger defaults to slog.Default().
 	Logger *slog.Logger
 }
+
+// Defaults of [Options].
+const (
+	DefaultClaimGrace  = 2 * time.Minute
+	DefaultReadTimeout = 30 * time.Second
+)
 
 // Service collects finished Gemini jobs. It is safe for concurrent use.
 type Service struct {
@@ -76,6 +87,12 @@ type Service struct {
 func New(o Options) *Service {
 	if o.MaxDeliveryAttempts <= 0 {
 		o.MaxDeliveryAttempts = DefaultMaxDeliveryAttempts
+	}
+	if o.ClaimGrace <= 0 {
+		o.ClaimGrace = DefaultClaimGrace
+	}
+	if o.ReadTimeout <= 0 {
+		o.ReadTimeout = DefaultReadTimeout
 	}
 	if o.Now == nil {
 		o.Now = time.Now
@@ -92,11 +109,14 @@ type outcome struct {
 	tokens      event.Tokens
 	output      map[string]any
 	resultsPath string
-	// jobErr is Gemini's error for a job that failed at Gemini.
-	jobErr *event.JobError
 }
 
-// Handle collects the job a pushed JobEvent is about. A nil error means
+// errNotYet: the webhook claims a finished job that Gemini's API still
+// shows unfinished, within the claim grace: redeliver.
+var errNotYet = errors.New("gemini's API does not show the claimed state yet (retryable)")
+
+// Handle verifies the claim of a pushed JobEvent against Gemini's API and
+// collects the job in the state the API shows. A nil error means
 // acknowledge; [ErrInvalidEvent] means the message is unusable; any other
 // error means "redeliver later".
 func (s *Service) Handle(ctx context.Context, m bus.PushMessage) error {
@@ -110,9 +130,8 @@ func (s *Service) Handle(ctx context.Context, m bus.PushMessage) error {
 	log := s.o.Logger.With("job_id", ev.JobID, "event_type", ev.Type, "webhook_id", ev.WebhookID,
 		"message_id", m.MessageID, "delivery_attempt", m.DeliveryAttempt)
 
-	state, known := event.StateOf(ev.Type)
-	if !known {
-		log.Info("unknown event type recorded, nothing to collect")
+	if !ev.Kind.Collected() {
+		log.Info("event of a job family geminihooks does not collect; recorded")
 		return s.o.Ledger.NoteUnknownEvent(ctx, ev.JobID, ev.Type)
 	}
 	if ev.GeminiName == "" {
@@ -124,32 +143,84 @@ func (s *Service) Handle(ctx context.Context, m bus.PushMessage) error {
 	case errors.Is(err, ledger.ErrNotFound):
 		// The Receiver records before it publishes, so this is a job
 		// removed by hand or an event replayed into a fresh database:
-		// collect it anyway, the event carries everything needed.
+		// collect it anyway, the event names the job.
 		job = ledger.Job{JobID: ev.JobID}
 	case err != nil:
 		return err
 	}
+	v := ledger.Verification{WebhookID: ev.WebhookID, Claimed: ev.State}
 
-	if cur := event.State(job.State); cur != state && !state.Supersedes(cur) && cur != event.StateUnknown {
-		// Stale: the job has moved on (requires_action after completed, or
-		// a second, different terminal event). The event for the current
-		// state is collected on its own delivery.
-		log.Info("stale event skipped", "job_state", job.State)
-		return nil
-	}
-	if job.CollectedState == string(state) {
+	// A terminal state read from the API and collected is final: no claim
+	// can change it, so it costs no Gemini call.
+	collected := event.State(job.CollectedState)
+	if job.StateSource == ledger.SourceAPI && collected.Terminal() && collected == event.State(job.State) {
+		v.State, v.At = collected, s.now()
 		switch {
 		case job.ResultsEventID != "":
-			log.Info("already collected and published")
-			return nil
+			s.logVerdict(log, v, "already collected and published")
+			return s.o.Ledger.ApplyVerification(ctx, ev.JobID, ev.Kind, v)
 		case job.CollectionState == ledger.CollectionDone:
-			log.Info("already collected, publishing results event")
-			return s.publishStored(ctx, ev, job)
+			s.logVerdict(log, v, "already collected; publishing the results event")
+			if err := s.o.Ledger.ApplyVerification(ctx, ev.JobID, ev.Kind, v); err != nil {
+				return err
+			}
+			return s.publish(ctx, job.StoredResultsEvent())
+		}
+	}
+
+	rctx, cancel := context.WithTimeout(ctx, s.o.ReadTimeout)
+	gj, err := s.o.Gemini.ReadJob(rctx, ev.Kind, geminiName(job.GeminiName, ev.GeminiName))
+	cancel()
+	switch {
+	case gemini.IsNotReadable(err):
+		// The claim may be about another project's job (anyone can sign a
+		// per-job webhook token) or a job deleted since: it changes nothing.
+		v.At, v.Detail = s.now(), err.Error()
+		lvl := slog.LevelWarn
+		if gemini.StatusCode(err) == 403 {
+			lvl = slog.LevelError // also what a revoked or wrong API key looks like
+		}
+		log.Log(ctx, lvl, "claim unverifiable: the API key cannot read the job; no state changed",
+			"claimed_state", string(ev.State), "err", err.Error())
+		return s.o.Ledger.ApplyVerification(ctx, ev.JobID, ev.Kind, v)
+	case err != nil:
+		return s.failedRead(ctx, log, m, ev, err)
+	}
+	v.State, v.Error, v.EndTime, v.At = gj.State, gj.Error, gj.EndTime, s.now()
+	if gj.Batch != nil && gj.Batch.Dest != nil {
+		v.FileName = gj.Batch.Dest.FileName
+	}
+
+	if !gj.State.Collectable() {
+		// Nothing to collect in this state: the claim was premature (the
+		// API lags its webhook) or false.
+		if err := s.o.Ledger.ApplyVerification(ctx, ev.JobID, ev.Kind, v); err != nil {
+			return err
+		}
+		last := m.DeliveryAttempt > 0 && m.DeliveryAttempt >= s.o.MaxDeliveryAttempts
+		if ev.State.Collectable() && !last && !m.PublishTime.IsZero() && s.now().Sub(m.PublishTime) < s.o.ClaimGrace {
+			log.Info("claimed state not shown by the API yet; will look again", "claimed_state", string(ev.State), "api_state", string(gj.State))
+			return errNotYet
+		}
+		s.logVerdict(log, v, "nothing to collect in the API's state")
+		return nil
+	}
+	if collected == gj.State && job.StateSource == ledger.SourceAPI {
+		switch {
+		case job.ResultsEventID != "":
+			s.logVerdict(log, v, "already collected and published")
+			return s.o.Ledger.ApplyVerification(ctx, ev.JobID, ev.Kind, v)
+		case job.CollectionState == ledger.CollectionDone:
+			s.logVerdict(log, v, "already collected; publishing the results event")
+			if err := s.o.Ledger.ApplyVerification(ctx, ev.JobID, ev.Kind, v); err != nil {
+				return err
+			}
+			return s.publish(ctx, job.StoredResultsEvent())
 		}
 	}
 
 	start := s.o.Now()
-	out, err := s.collect(ctx, ev, state)
+	out, err := s.collect(ctx, ev, gj)
 	if err != nil {
 		permanent := gemini.IsPermanent(err) || errors.Is(err, errInvalidData)
 		last := m.DeliveryAttempt > 0 && m.DeliveryAttempt >= s.o.MaxDeliveryAttempts
@@ -157,73 +228,116 @@ func (s *Service) Handle(ctx context.Context, m bus.PushMessage) error {
 			log.Warn("collection failed, will retry", "err", err.Error())
 			return err
 		}
-		failed := outcome{}
-		cerr := &event.JobError{Code: "permanent", Message: err.Error()}
+		cerr := &event.JobError{Code: "permanent", Message: event.Bound(err.Error(), 4096)}
 		if !permanent {
 			cerr.Code = "retries_exhausted"
 		}
-		log.Error("collection failed", "err", err.Error(), "permanent", permanent)
+		log.Error("collection failed", "err", err.Error(), "permanent", permanent, "api_state", string(gj.State))
 		if !permanent {
 			// Record the failure for operators, but neither publish (a
 			// replay from the dead-letter topic may still succeed, and its
 			// event shares this state's event_id) nor acknowledge.
-			if _, _, serr := s.save(ctx, ev, state, failed, cerr); serr != nil {
+			if _, _, serr := s.save(ctx, ev, gj, outcome{}, cerr, v); serr != nil && !errors.Is(serr, errSuperseded) {
 				log.Error("recording collection failure", "err", serr.Error())
 			}
 			return err
 		}
-		return s.finish(ctx, log, ev, state, job, failed, cerr)
+		return s.finish(ctx, log, ev, gj, outcome{}, cerr, v)
 	}
-	log.Info("collected", "results", out.counts.Results, "failed", out.counts.Failed,
-		"duration_ms", s.o.Now().Sub(start).Milliseconds())
-	return s.finish(ctx, log, ev, state, job, out, nil)
+	log.Info("collected", "state", string(gj.State), "verification", v.Verdict(), "results", out.counts.Results,
+		"failed", out.counts.Failed, "duration_ms", s.o.Now().Sub(start).Milliseconds())
+	return s.finish(ctx, log, ev, gj, out, nil, v)
 }
 
-func (s *Service) collect(ctx context.Context, ev event.JobEvent, state event.State) (outcome, error) {
-	switch ev.Type {
-	case event.TypeBatchSucceeded:
-		return s.collectBatch(ctx, ev)
-	case event.TypeVideoGenerated:
-		return s.collectVideo(ctx, ev)
-	case event.TypeInteractionCompleted, event.TypeInteractionFailed, event.TypeInteractionRequiresAction:
-		return s.collectInteraction(ctx, ev, state)
-	default:
-		// batch.failed, batch.expired, *.cancelled: Gemini's SDK does not
-		// report batch errors (it never fills BatchJob.Error), so the
-		// webhook's error fields are the whole story.
-		return outcome{jobErr: eventError(ev)}, nil
+// geminiName is the name to read the job by: the one recorded when the job
+// was submitted (the full form the API accepts) unless the event's is
+// fuller.
+func geminiName(recorded, fromEvent string) string {
+	if len(recorded) >= len(fromEvent) {
+		return recorded
 	}
+	return fromEvent
 }
 
-func eventError(ev event.JobEvent) *event.JobError {
-	if ev.Data.ErrorCode == "" && ev.Data.ErrorMessage == "" {
+func (s *Service) now() time.Time { return s.o.Now().UTC() }
+
+// logVerdict logs the verdict on a claim; a contradicted one is a warning
+// (a lagging API or a forged webhook: either is worth a look).
+func (s *Service) logVerdict(log *slog.Logger, v ledger.Verification, msg string) {
+	args := []any{"claimed_state", string(v.Claimed), "api_state", string(v.State), "verification", v.Verdict()}
+	if v.Verdict() == ledger.VerdictContradicted {
+		log.Warn(msg+"; the webhook's claim contradicts Gemini's API", args...)
+		return
+	}
+	log.Info(msg, args...)
+}
+
+// failedRead handles an error reading the job from Gemini's API: no state
+// is known, so no results event can be published. Transient errors are
+// retried by redelivery; on the last attempt, and for permanent errors,
+// the failure is recorded on the job (collect_failed).
+func (s *Service) failedRead(ctx context.Context, log *slog.Logger, m bus.PushMessage, ev event.JobEvent, err error) error {
+	permanent := gemini.IsPermanent(err)
+	last := m.DeliveryAttempt > 0 && m.DeliveryAttempt >= s.o.MaxDeliveryAttempts
+	if !permanent && !last {
+		log.Warn("reading the job from Gemini failed, will retry", "err", err.Error())
+		return err
+	}
+	cerr := event.JobError{Code: "retries_exhausted", Message: event.Bound(err.Error(), 4096)}
+	if permanent {
+		cerr.Code = "permanent"
+	}
+	log.Error("reading the job from Gemini failed; recorded as collect_failed", "err", err.Error(), "permanent", permanent)
+	if rerr := s.o.Ledger.RecordCollectFailure(ctx, ev.JobID, cerr); rerr != nil {
+		return rerr
+	}
+	if permanent {
 		return nil
 	}
-	return &event.JobError{Code: ev.Data.ErrorCode, Message: ev.Data.ErrorMessage}
+	return err
 }
 
-// save writes the collection summary and returns it with the job's labels
-// as of that write.
-func (s *Service) save(ctx context.Context, ev event.JobEvent, state event.State, out outcome, cerr *event.JobError) (ledger.Collection, map[string]string, error) {
-	now := s.o.Now().UTC()
+func (s *Service) collect(ctx context.Context, ev event.JobEvent, gj *gemini.Job) (outcome, error) {
+	switch {
+	case gj.Batch != nil && gj.State == event.StateSucceeded:
+		return s.collectBatch(ctx, ev, gj.Batch)
+	case gj.Video != nil:
+		return s.collectVideo(ctx, ev, gj.Video)
+	case gj.Interaction != nil:
+		return s.collectInteraction(ctx, ev, gj.Interaction, gj.State, gj.Error)
+	}
+	// A batch that failed, expired or was cancelled has no results: the
+	// API's error (on the job) is the whole story.
+	return outcome{}, nil
+}
+
+// save writes the collection summary, with the verification it rests on,
+// and returns it with the job's labels as of that write.
+func (s *Service) save(ctx context.Context, ev event.JobEvent, gj *gemini.Job, out outcome, cerr *event.JobError, v ledger.Verification) (ledger.Collection, map[string]string, error) {
+	now := s.now()
+	completed := gj.EndTime
+	if completed.IsZero() {
+		completed = ev.EventTime
+	}
 	c := ledger.Collection{
 		CollectionState: ledger.CollectionDone,
-		CollectedState:  state,
+		CollectedState:  gj.State,
 		Counts:          out.counts,
 		Tokens:          out.tokens,
 		ResultsPath:     out.resultsPath,
-		CompletedAt:     ev.EventTime,
+		CompletedAt:     completed,
 		CollectedAt:     now,
 		CollectError:    cerr,
 		Output:          out.output,
 		Kind:            ev.Kind,
-		GeminiName:      ev.GeminiName,
+		GeminiName:      gj.Name,
+		Verification:    &v,
 	}
 	if cerr != nil {
 		c.CollectionState = ledger.CollectionFailed
 	}
-	if !ev.EventTime.IsZero() {
-		c.CollectLatencyMS = max(now.Sub(ev.EventTime).Milliseconds(), 0)
+	if !completed.IsZero() {
+		c.CollectLatencyMS = max(now.Sub(completed).Milliseconds(), 0)
 	}
 	saved, err := s.o.Ledger.SaveCollection(ctx, ev.JobID, c)
 	if err != nil {
@@ -240,9 +354,10 @@ var errSuperseded = errors.New("a later state was already collected")
 // finish records the summary, publishes the results event and marks it
 // published, in that order: a consumer of the event always finds the
 // summary, and a crash after publishing only causes a re-publish with the
-// same event_id.
-func (s *Service) finish(ctx context.Context, log *slog.Logger, ev event.JobEvent, state event.State, job ledger.Job, out outcome, cerr *event.JobError) error {
-	c, labels, err := s.save(ctx, ev, state, out, cerr)
+// same event_id. The event announces the state Gemini's API showed,
+// whatever the webhook claimed.
+func (s *Service) finish(ctx context.Context, log *slog.Logger, ev event.JobEvent, gj *gemini.Job, out outcome, cerr *event.JobError, v ledger.Verification) error {
+	c, labels, err := s.save(ctx, ev, gj, out, cerr, v)
 	if errors.Is(err, errSuperseded) {
 		log.Info("a later state was collected meanwhile; not publishing")
 		return nil
@@ -250,14 +365,15 @@ func (s *Service) finish(ctx context.Context, log *slog.Logger, ev event.JobEven
 	if err != nil {
 		return err
 	}
+	s.logVerdict(log, v, "results saved")
 	re := event.ResultsEvent{
 		SchemaVersion:   event.SchemaVersion,
-		EventID:         event.ResultsEventID(ev.JobID, state),
-		Type:            ev.Type,
+		EventID:         event.ResultsEventID(ev.JobID, gj.State),
+		Type:            event.TypeFor(ev.Kind, gj.State),
 		JobID:           ev.JobID,
 		Kind:            ev.Kind,
-		GeminiName:      ev.GeminiName,
-		State:           state,
+		GeminiName:      gj.Name,
+		State:           gj.State,
 		CollectionState: c.CollectionState,
 		JobPath:         ledger.JobPath(ev.JobID),
 		ResultsPath:     c.ResultsPath,
@@ -265,29 +381,22 @@ func (s *Service) finish(ctx context.Context, log *slog.Logger, ev event.JobEven
 		Tokens:          c.Tokens,
 		Error:           cerr,
 		Labels:          labels,
-		EventTime:       ev.EventTime,
+		EventTime:       c.CompletedAt,
 		CollectedAt:     c.CollectedAt,
 	}
 	if re.Error == nil {
-		re.Error = out.jobErr
+		re.Error = gj.Error
 	}
-	return s.publish(ctx, re)
-}
-
-// publishStored re-publishes the results event of a collection whose
-// summary was saved by an earlier attempt that died before publishing
-// (job.CollectedState is state).
-func (s *Service) publishStored(ctx context.Context, ev event.JobEvent, job ledger.Job) error {
-	re := job.StoredResultsEvent()
-	// The delivery names the event precisely; the job may since show a
-	// later event's type.
-	re.Type, re.Kind, re.GeminiName, re.EventTime = ev.Type, ev.Kind, ev.GeminiName, ev.EventTime
 	return s.publish(ctx, re)
 }
 
 func (s *Service) publish(ctx context.Context, re event.ResultsEvent) error {
+	data, err := event.Encode(re)
+	if err != nil {
+		return err
+	}
 	if _, err := s.o.Publisher.Publish(ctx, bus.Message{
-		Data:        event.Marshal(re),
+		Data:        data,
 		Attributes:  re.Attributes(),
 		OrderingKey: re.JobID,
 	}); err != nil {

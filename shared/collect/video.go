@@ -7,6 +7,7 @@ import (
 	"io"
 
 	"cloud.google.com/go/storage"
+	"google.golang.org/genai"
 
 	"github.com/geminihooks/geminihooks/shared/event"
 	"github.com/geminihooks/geminihooks/shared/gemini"
@@ -15,21 +16,11 @@ import (
 // VideoObject is the Cloud Storage object name of the n-th video of a job.
 func VideoObject(jobID string, n int) string { return fmt.Sprintf("videos/%s/%d.mp4", jobID, n) }
 
-func (s *Service) collectVideo(ctx context.Context, ev event.JobEvent) (outcome, error) {
-	op, err := s.o.Gemini.GetVideosOperation(ctx, ev.GeminiName)
-	if err != nil {
-		return outcome{}, err
-	}
-	if !op.Done {
-		return outcome{}, fmt.Errorf("video operation %s is not done yet (retryable)", ev.GeminiName)
-	}
+// collectVideo records a finished video operation's videos (and copies
+// them with a [VideoStore]); a failed one's error is the job's.
+func (s *Service) collectVideo(ctx context.Context, ev event.JobEvent, op *genai.GenerateVideosOperation) (outcome, error) {
 	out := outcome{output: map[string]any{}}
 	if op.Error != nil {
-		je := &event.JobError{Message: fmt.Sprint(op.Error["message"])}
-		if c, ok := op.Error["code"]; ok {
-			je.Code = fmt.Sprint(c)
-		}
-		out.jobErr = je
 		out.output["error"] = sanitize(op.Error)
 		out.counts.Failed = 1
 	}

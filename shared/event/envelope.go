@@ -44,9 +44,11 @@ var knownDataFields = map[string]bool{
 }
 
 // ParseEnvelope decodes a webhook body. It fails with [ErrInvalidEnvelope]
-// only when the body is not a JSON object, "type" is missing or not a string,
-// or "data.id" is missing; every other oddity (unknown fields, numeric error
-// codes, a malformed timestamp) is tolerated.
+// when the body is not a JSON object, "type" is missing, not a string or
+// not a usable type (see [CheckText], [MaxTypeBytes]), "data.id" is missing,
+// or "timestamp" is a valid RFC 3339 time outside the years 0001–9999 (it
+// could never be stored). Other oddities (unknown fields, numeric error
+// codes, an unparseable timestamp) are tolerated.
 func ParseEnvelope(body []byte) (Envelope, error) {
 	var raw struct {
 		Type      *string                    `json:"type"`
@@ -60,9 +62,15 @@ func ParseEnvelope(body []byte) (Envelope, error) {
 	if raw.Type == nil || *raw.Type == "" {
 		return Envelope{}, fmt.Errorf("%w: missing type", ErrInvalidEnvelope)
 	}
+	if err := CheckText("event type", *raw.Type, MaxTypeBytes); err != nil {
+		return Envelope{}, fmt.Errorf("%w: %w", ErrInvalidEnvelope, err)
+	}
 	env := Envelope{Type: *raw.Type, Version: looseString(raw.Version)}
 	if ts := looseString(raw.Timestamp); ts != "" {
 		if t, err := time.Parse(time.RFC3339Nano, ts); err == nil {
+			if !ValidTimestamp(t.UTC()) {
+				return Envelope{}, fmt.Errorf("%w: timestamp outside the years 0001-9999", ErrInvalidEnvelope)
+			}
 			env.Timestamp = t.UTC()
 		}
 	}

@@ -4,7 +4,10 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
+	"slices"
 	"time"
+	"unicode/utf8"
 )
 
 // SchemaVersion is the version of the JSON messages geminihooks publishes.
@@ -33,7 +36,9 @@ type JobEvent struct {
 	JobID      string `json:"job_id"`
 	Kind       Kind   `json:"kind"`
 	GeminiName string `json:"gemini_name"`
-	// State is the state this event announces ("" for unknown types).
+	// State is the state the webhook claims ("" for unknown types). It is a
+	// claim, not verified: the Collector reads the job from Gemini's API and
+	// announces the verified state on the results topic.
 	State State `json:"state,omitempty"`
 	// EventTime is Gemini's event timestamp; ReceivedAt is when the Receiver got it.
 	EventTime  time.Time `json:"event_time,omitzero"`
@@ -66,9 +71,13 @@ type Tokens struct {
 	Total      int64 `json:"total" firestore:"total"`
 }
 
-// JobError is an error reported by Gemini or met while collecting.
+// JobError is an error reported by Gemini or met while collecting. Code is
+// the canonical code as a string ("3", "13", or a word such as
+// "output_expired" for geminihooks' own errors); Status is the canonical
+// status name ("INVALID_ARGUMENT") when known.
 type JobError struct {
 	Code    string `json:"code,omitempty" firestore:"code,omitempty"`
+	Status  string `json:"status,omitempty" firestore:"status,omitempty"`
 	Message string `json:"message" firestore:"message"`
 }
 
@@ -97,7 +106,15 @@ type ResultsEvent struct {
 	CollectedAt time.Time         `json:"collected_at"`
 }
 
-// Attributes returns the Pub/Sub attributes for the event.
+// LabelAttrPrefix prefixes a label's name in results events' attributes.
+const LabelAttrPrefix = "label_"
+
+// Attributes returns the Pub/Sub attributes for the event: the fixed ones
+// and label_<k> for each label that fits Pub/Sub's limits. Submission
+// rejects labels that do not fit; one written to Firestore by other means
+// stays in the message body but is left out of the attributes (in key
+// order, up to [MaxAttributes]), because a publish that can never succeed
+// would dead-letter the event.
 func (e ResultsEvent) Attributes() map[string]string {
 	a := map[string]string{
 		AttrEventType:     e.Type,
@@ -106,8 +123,20 @@ func (e ResultsEvent) Attributes() map[string]string {
 		AttrEventID:       e.EventID,
 		AttrSchemaVersion: SchemaVersion,
 	}
-	for k, v := range e.Labels {
-		a["label_"+k] = v
+	keys := make([]string, 0, len(e.Labels))
+	for k := range e.Labels {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		v := e.Labels[k]
+		if len(a) == MaxAttributes {
+			break
+		}
+		if CheckText("label key", LabelAttrPrefix+k, MaxAttributeKeyBytes) != nil || !utf8.ValidString(v) || len(v) > MaxAttributeValueBytes {
+			continue
+		}
+		a[LabelAttrPrefix+k] = v
 	}
 	return a
 }
@@ -118,7 +147,19 @@ func ResultsEventID(jobID string, s State) string {
 	return hex.EncodeToString(h[:16])
 }
 
-// Marshal encodes a message body. It cannot fail for these types.
+// Encode encodes a message body. It fails only on values that cannot be
+// JSON (a time outside the years 0000–9999), which the Receiver rejects at
+// the edge ([ValidTimestamp]).
+func Encode(v any) ([]byte, error) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return nil, fmt.Errorf("%w: encode message: %v", ErrLimit, err)
+	}
+	return b, nil
+}
+
+// Marshal encodes a message body known to be encodable (built by
+// geminihooks itself, with validated times); it panics otherwise.
 func Marshal(v any) []byte {
 	b, err := json.Marshal(v)
 	if err != nil {

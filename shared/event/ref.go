@@ -52,6 +52,9 @@ func ParseRef(eventType, dataID string) (JobRef, error) {
 	if kind == "" {
 		kind = "unknown"
 	}
+	if !validKind(kind) {
+		return JobRef{}, fmt.Errorf("%w: event family %q is not a plain word", ErrInvalidEnvelope, Bound(string(kind), 64))
+	}
 	name, short := dataID, dataID
 	switch kind {
 	case KindBatch:
@@ -66,14 +69,37 @@ func ParseRef(eventType, dataID string) (JobRef, error) {
 		return JobRef{}, fmt.Errorf("%w: empty job id in %q", ErrInvalidEnvelope, dataID)
 	}
 	id := escapeID(string(kind)) + "-" + escapeID(short)
-	if len(id) > MaxDocIDBytes {
-		return JobRef{}, fmt.Errorf("%w: job id of %d bytes (escaped) exceeds Firestore's %d", ErrInvalidEnvelope, len(id), MaxDocIDBytes)
+	if len(id) > MaxJobIDBytes {
+		return JobRef{}, fmt.Errorf("%w: job id of %d bytes (escaped) exceeds Pub/Sub's %d-byte ordering key", ErrInvalidEnvelope, len(id), MaxJobIDBytes)
 	}
 	return JobRef{ID: id, Kind: kind, Name: name}, nil
 }
 
 // MaxDocIDBytes is Firestore's limit on a document id.
 const MaxDocIDBytes = 1500
+
+// maxKindBytes bounds the family part of an event type used as a kind.
+const maxKindBytes = 32
+
+// validKind accepts the family of an event type as a job kind only when it
+// is a plain word starting with a letter: it prefixes document ids (which
+// must not look like Firestore's reserved "__…__" ids) and is sent as an
+// attribute.
+func validKind(k Kind) bool {
+	if len(k) == 0 || len(k) > maxKindBytes {
+		return false
+	}
+	for i := 0; i < len(k); i++ {
+		c := k[i]
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z':
+		case i > 0 && (c >= '0' && c <= '9' || c == '_'):
+		default:
+			return false
+		}
+	}
+	return true
+}
 
 // RefForName derives the identity of a job from the resource name returned
 // when it was submitted, so the submission and its webhook meet on one document.
@@ -83,8 +109,8 @@ func RefForName(kind Kind, name string) (JobRef, error) {
 
 // escapeID keeps [A-Za-z0-9_.-] and escapes every other byte as ~XX, which
 // makes the mapping injective and every result a valid Firestore document id
-// (no "/", never "." or "..", never "__x__" since "_" runs are preserved but
-// the kind prefix and "-" separator always come first).
+// (no "/"). A job id is never "." or "..", nor reserved ("__…__"), because
+// it starts with a kind, which starts with a letter ([validKind]).
 func escapeID(s string) string {
 	var b strings.Builder
 	for i := 0; i < len(s); i++ {

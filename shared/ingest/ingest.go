@@ -4,10 +4,15 @@
 //
 // # Sequence
 //
-//  1. Parse the envelope. A signed body that does not parse is recorded as
-//     invalid and acknowledged: a retry can never fix it.
-//  2. Record the delivery and apply its state to the job, in one
-//     transaction, and take the publish lease ([Ledger.Record]).
+//  1. Parse and validate the envelope. A signed delivery that can never be
+//     processed — a body that does not parse, a timestamp outside the years
+//     0001–9999, an id, type or family beyond Firestore's or Pub/Sub's
+//     limits — is recorded once as invalid (with a bounded reason) and
+//     acknowledged: a retry can never fix it. A webhook.ping is recorded
+//     and acknowledged; it is not about a job.
+//  2. Record the delivery and its claim about the job, in one transaction,
+//     and take the publish lease ([Ledger.Record]). The claim is not the
+//     job's state: the Collector reads that from Gemini's API.
 //  3. Publish the event, wait for the server's acknowledgement, and mark the
 //     delivery published.
 //
@@ -44,6 +49,7 @@ type Ledger interface {
 	MarkPublished(ctx context.Context, webhookID, messageID string) error
 	ReleaseLease(ctx context.Context, webhookID, lease string) error
 	RecordInvalid(ctx context.Context, webhookID, scheme string, body []byte, reason string) error
+	RecordPing(ctx context.Context, webhookID, scheme string, eventTime time.Time) error
 }
 
 // Delivery is a verified webhook request.
@@ -53,6 +59,10 @@ type Delivery struct {
 	// Scheme is how it was verified ("hmac" or "jwt").
 	Scheme string
 	Body   []byte
+	// SignedType and SignedDataID are set when the signature itself covers
+	// the event (JWT claims); they override the body's type and data.id.
+	SignedType   string
+	SignedDataID string
 }
 
 // Status of a handled delivery.
@@ -63,6 +73,7 @@ const (
 	StatusAccepted  Status = "accepted"
 	StatusDuplicate Status = "duplicate"
 	StatusInvalid   Status = "invalid"
+	StatusPing      Status = "ping"
 )
 
 // Result describes a handled delivery.
@@ -89,24 +100,33 @@ func (s *Service) Handle(ctx context.Context, d Delivery) (Result, error) {
 		sum := sha256.Sum256(d.Body)
 		d.WebhookID = "sha256_" + hex.EncodeToString(sum[:16])
 	}
-	res := Result{WebhookID: d.WebhookID}
+	res := Result{WebhookID: event.Bound(d.WebhookID, logIDBytes)}
 
-	env, err := event.ParseEnvelope(d.Body)
-	var ref event.JobRef
-	if err == nil {
-		ref, err = event.ParseRef(env.Type, env.Data.ID)
-	}
-	if err != nil {
+	invalid := func(err error) (Result, error) {
 		if rerr := s.Ledger.RecordInvalid(ctx, d.WebhookID, d.Scheme, d.Body, err.Error()); rerr != nil {
 			return res, fmt.Errorf("%w: %v", ErrUnavailable, rerr)
 		}
-		// A verified sender sent something we cannot read: worth a human look.
-		log.Error("signed delivery has an unparseable body; stored as invalid",
-			"webhook_id", d.WebhookID, "reason", err.Error(), "bytes", len(d.Body))
+		// A verified sender sent something we can never process: worth a
+		// human look. The reason is bounded; the body is only in Firestore.
+		log.Error("signed delivery cannot be processed; stored as invalid",
+			"webhook_id", res.WebhookID, "reason", event.Bound(err.Error(), event.MaxReasonBytes), "bytes", len(d.Body))
 		res.Status = StatusInvalid
 		return res, nil
 	}
-	res.JobID, res.Type = ref.ID, env.Type
+	env, ref, err := s.parse(d)
+	if err != nil {
+		return invalid(err)
+	}
+	res.Type = env.Type
+	if env.Type == event.TypeWebhookPing {
+		if err := s.Ledger.RecordPing(ctx, d.WebhookID, d.Scheme, env.Timestamp); err != nil {
+			return res, fmt.Errorf("%w: %v", ErrUnavailable, err)
+		}
+		log.Info("webhook ping received", "webhook_id", res.WebhookID)
+		res.Status = StatusPing
+		return res, nil
+	}
+	res.JobID = ref.ID
 	state, _ := event.StateOf(env.Type)
 	ev := event.JobEvent{
 		SchemaVersion: event.SchemaVersion, WebhookID: d.WebhookID, Type: env.Type,
@@ -114,6 +134,9 @@ func (s *Service) Handle(ctx context.Context, d Delivery) (Result, error) {
 		EventTime: env.Timestamp, ReceivedAt: s.now().UTC(), Data: env.Data,
 	}
 	claim, err := s.Ledger.Record(ctx, ev, d.Scheme)
+	if errors.Is(err, event.ErrLimit) {
+		return invalid(err)
+	}
 	if err != nil {
 		return res, fmt.Errorf("%w: %v", ErrUnavailable, err)
 	}
@@ -129,26 +152,70 @@ func (s *Service) Handle(ctx context.Context, d Delivery) (Result, error) {
 		Data: claim.Event, Attributes: ev.Attributes(), OrderingKey: ev.JobID,
 	})
 	if err != nil {
-		// Let the sender's next retry publish without waiting for the lease.
-		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		// Let the sender's next retry publish without waiting for the
+		// lease, if that can be done quickly: the answer must not wait for
+		// it (the lease expires anyway).
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), releaseTimeout)
 		defer cancel()
 		if rerr := s.Ledger.ReleaseLease(rctx, d.WebhookID, claim.Lease); rerr != nil {
-			log.Warn("release publish lease failed; it will expire", "webhook_id", d.WebhookID, "error", rerr.Error())
+			log.Warn("release publish lease failed; it will expire", "webhook_id", res.WebhookID, "error", rerr.Error())
 		}
 		return res, fmt.Errorf("%w: %v", ErrUnavailable, err)
 	}
 	res.MessageID = id
 	res.Status = StatusAccepted
 	if claim.Duplicate {
-		log.Info("published a delivery recorded by an earlier attempt", "webhook_id", d.WebhookID, "job_id", ref.ID)
+		log.Info("published a delivery recorded by an earlier attempt", "webhook_id", res.WebhookID, "job_id", ref.ID)
 	}
 	if err := s.Ledger.MarkPublished(ctx, d.WebhookID, id); err != nil {
 		// The event is on the topic: answering an error now would make the
 		// sender retry and publish it a second time. The delivery stays
 		// "received" in the ledger; consumers de-duplicate on webhook_id anyway.
-		log.Warn("event published but not marked in the ledger", "webhook_id", d.WebhookID, "message_id", id, "error", err.Error())
+		log.Warn("event published but not marked in the ledger", "webhook_id", res.WebhookID, "message_id", id, "error", err.Error())
 	}
 	return res, nil
+}
+
+// logIDBytes bounds ids echoed in answers and log lines.
+const logIDBytes = 128
+
+// releaseTimeout bounds giving the publish lease back after a failed
+// publish; it runs after the request's deadline may have passed.
+const releaseTimeout = time.Second
+
+// parse reads and validates a delivery: the envelope (with the signed
+// claims, when the signature covers the event, taking precedence), the job
+// it names, and every value that ends up in Firestore or Pub/Sub. An error
+// means the delivery can never be processed.
+func (s *Service) parse(d Delivery) (event.Envelope, event.JobRef, error) {
+	if err := event.CheckText("webhook-id", d.WebhookID, event.MaxWebhookIDBytes); err != nil {
+		return event.Envelope{}, event.JobRef{}, err
+	}
+	env, err := event.ParseEnvelope(d.Body)
+	if d.SignedType != "" && d.SignedDataID != "" {
+		// The signature covers the claims, not the body: they decide.
+		if err != nil {
+			env, err = event.Envelope{}, nil
+		}
+		env.Type, env.Data.ID = d.SignedType, d.SignedDataID
+		if cerr := event.CheckText("event type", env.Type, event.MaxTypeBytes); cerr != nil {
+			return env, event.JobRef{}, fmt.Errorf("%w: %w", event.ErrInvalidEnvelope, cerr)
+		}
+	}
+	if err != nil {
+		return env, event.JobRef{}, err
+	}
+	if env.Type == event.TypeWebhookPing {
+		return env, event.JobRef{}, nil
+	}
+	ref, err := event.ParseRef(env.Type, env.Data.ID)
+	if err != nil {
+		return env, ref, err
+	}
+	if err := event.CheckText("gemini name", ref.Name, event.MaxAttributeValueBytes); err != nil {
+		return env, ref, err
+	}
+	return env, ref, nil
 }
 
 func (s *Service) now() time.Time {

@@ -8,8 +8,6 @@ import (
 
 	"cloud.google.com/go/firestore"
 	"golang.org/x/sync/semaphore"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 
 	"github.com/geminihooks/geminihooks/shared/event"
 )
@@ -60,6 +58,10 @@ type Collection struct {
 	// still yields a readable document.
 	Kind       event.Kind
 	GeminiName string
+	// Verification is the read of the job from Gemini's API the collection
+	// is based on; its state is CollectedState. Written in the same
+	// transaction as the summary (see [Store.ApplyVerification]).
+	Verification *Verification
 }
 
 // Bulk write limits: a BulkWriter remembers every document path it wrote
@@ -188,18 +190,26 @@ type Saved struct {
 	Labels map[string]string
 }
 
-// SaveCollection writes a collection summary on jobs/{jobID}, unless the
-// job already holds the summary of a higher-ranked state (a late collection
-// of an earlier state must not hide a later one). results_event_id is
-// cleared: [Store.MarkResultsPublished] sets it once the results event is out.
+// SaveCollection writes a collection summary on jobs/{jobID}, together with
+// the verification it is based on (the API's state, the verdict on the
+// delivery that triggered it), unless the job already holds the summary of
+// a higher-ranked state (a late collection of an earlier state must not
+// hide a later one). results_event_id is cleared: [Store.MarkResultsPublished]
+// sets it once the results event is out.
 func (s *Store) SaveCollection(ctx context.Context, jobID string, c Collection) (saved Saved, err error) {
 	ref := s.c.Collection(JobsCollection).Doc(jobID)
 	now := s.opts.Now().UTC()
 	err = s.c.RunTransaction(ctx, func(ctx context.Context, tx *firestore.Transaction) error {
 		saved = Saved{}
-		snap, err := tx.Get(ref)
-		if err != nil && status.Code(err) != codes.NotFound {
+		old, err := getJobTx(tx, ref)
+		if err != nil {
 			return err
+		}
+		var dref *firestore.DocumentRef
+		if c.Verification != nil {
+			if dref, err = s.deliveryToVerify(tx, *c.Verification); err != nil {
+				return err
+			}
 		}
 		fields := map[string]any{
 			"job_id":             jobID,
@@ -224,28 +234,63 @@ func (s *Store) SaveCollection(ctx context.Context, jobID string, c Collection) 
 		if c.Output != nil {
 			fields["output"] = c.Output
 		}
-		if snap.Exists() {
-			var old Job
-			if err := snap.DataTo(&old); err != nil {
-				return fmt.Errorf("decode %s: %w", ref.Path, err)
-			}
+		if old != nil {
 			saved.Labels = old.Labels
 			if event.State(old.CollectedState).Supersedes(c.CollectedState) {
+				// Still record what the API said and the verdict.
+				if c.Verification != nil {
+					if err := tx.Set(ref, verificationFields(old, c.Kind, *c.Verification), firestore.MergeAll); err != nil {
+						return err
+					}
+					return updateDelivery(tx, dref, *c.Verification)
+				}
 				return nil
 			}
 		} else {
 			fields["kind"] = string(c.Kind)
 			fields["gemini_name"] = c.GeminiName
-			fields["state"] = string(c.CollectedState)
 			fields["deliveries"] = 0
 		}
+		if c.Verification != nil {
+			for k, v := range verificationFields(old, c.Kind, *c.Verification) {
+				fields[k] = v
+			}
+		}
+		if old == nil {
+			removeDeletes(fields)
+		}
 		saved.Applied = true
-		return tx.Set(ref, fields, firestore.MergeAll)
+		if err := tx.Set(ref, fields, firestore.MergeAll); err != nil {
+			return err
+		}
+		if c.Verification != nil {
+			return updateDelivery(tx, dref, *c.Verification)
+		}
+		return nil
 	})
 	if err != nil {
 		return Saved{}, fmt.Errorf("firestore save collection %s: %w (retryable)", ref.Path, err)
 	}
 	return saved, nil
+}
+
+// RecordCollectFailure records on jobs/{jobID} that collection failed for
+// a reason retries did not fix (or cannot fix) before any state could be
+// collected: collection_state collect_failed with cerr. The collected
+// summary of an earlier state, if any, is left as it is.
+func (s *Store) RecordCollectFailure(ctx context.Context, jobID string, cerr event.JobError) error {
+	ref := s.c.Collection(JobsCollection).Doc(jobID)
+	now := s.opts.Now().UTC()
+	_, err := ref.Set(ctx, map[string]any{
+		"job_id":           jobID,
+		"collection_state": CollectionFailed,
+		"collect_error":    cerr,
+		"updated_at":       now,
+	}, firestore.MergeAll)
+	if err != nil {
+		return fmt.Errorf("firestore set %s: %w (retryable)", ref.Path, err)
+	}
+	return nil
 }
 
 // MarkResultsPublished records that the results event eventID for state is

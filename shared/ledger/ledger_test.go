@@ -2,7 +2,10 @@ package ledger_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"strings"
+	"unicode/utf8"
 	"sync"
 	"testing"
 	"time"
@@ -20,6 +23,7 @@ type recorder interface {
 	MarkPublished(ctx context.Context, webhookID, messageID string) error
 	ReleaseLease(ctx context.Context, webhookID, lease string) error
 	RecordInvalid(ctx context.Context, webhookID, scheme string, body []byte, reason string) error
+	RecordPing(ctx context.Context, webhookID, scheme string, eventTime time.Time) error
 	GetJob(ctx context.Context, jobID string) (ledger.Job, error)
 	GetDelivery(ctx context.Context, webhookID string) (ledger.Delivery, error)
 }
@@ -99,8 +103,14 @@ func runContract(t *testing.T, newL func(t *testing.T, now func() time.Time) rec
 		if err != nil {
 			t.Fatal(err)
 		}
-		if j.State != "succeeded" || j.Deliveries != 1 || j.GeminiName != "batches/a1" || j.CollectionState != ledger.CollectionPending {
+		// The webhook's claim is recorded, not believed: state is only
+		// ever read from Gemini's API (by the Collector).
+		if j.State != "" || j.ReportedState != "succeeded" || j.ReportedEventType != event.TypeBatchSucceeded ||
+			!j.ReportedAt.Equal(t0) || j.Deliveries != 1 || j.GeminiName != "batches/a1" || j.CollectionState != ledger.CollectionPending {
 			t.Errorf("job = %+v", j)
+		}
+		if d.ReportedState != "succeeded" {
+			t.Errorf("delivery reported_state = %q", d.ReportedState)
 		}
 	})
 
@@ -137,20 +147,21 @@ func runContract(t *testing.T, newL func(t *testing.T, now func() time.Time) rec
 		}
 	})
 
-	t.Run("state is monotonic", func(t *testing.T) {
+	t.Run("claims are recorded, never taken as state", func(t *testing.T) {
 		clk := &clock{t: t0}
 		l := newL(t, clk.Now)
 		steps := []struct {
 			id, typ string
-			want    string
+			want    string // reported_state
 		}{
 			{"s1", event.TypeInteractionRequiresAction, "requires_action"},
 			{"s2", event.TypeInteractionCompleted, "succeeded"},
-			{"s3", event.TypeInteractionRequiresAction, "succeeded"}, // late
-			{"s4", event.TypeInteractionFailed, "succeeded"},         // terminal never changes
-			{"s5", "interaction.weird_new_thing", "succeeded"},       // unknown: recorded only
+			{"s3", event.TypeInteractionRequiresAction, "requires_action"}, // the latest claim, whatever it says
+			{"s4", event.TypeInteractionFailed, "failed"},
+			{"s5", "interaction.weird_new_thing", "failed"}, // unknown: noted, claims no state
 		}
 		for _, s := range steps {
+			clk.Advance(time.Second)
 			if _, err := l.Record(ctx, jobEvent(s.id, s.typ, "v1_abc/def", t0), "hmac"); err != nil {
 				t.Fatal(err)
 			}
@@ -158,24 +169,56 @@ func runContract(t *testing.T, newL func(t *testing.T, now func() time.Time) rec
 			if err != nil {
 				t.Fatal(err)
 			}
-			if j.State != s.want {
-				t.Fatalf("after %s: state %q, want %q", s.typ, j.State, s.want)
+			if j.State != "" || j.Error != nil || j.ReportedState != s.want || j.ReportedEventType != s.typ || !j.ReportedAt.Equal(clk.Now()) {
+				t.Fatalf("after %s: state %q error %v reported %q/%q at %v; want no state, reported %q", s.typ,
+					j.State, j.Error, j.ReportedState, j.ReportedEventType, j.ReportedAt, s.want)
 			}
 		}
 		j, _ := l.GetJob(ctx, "interaction-v1_abc~2Fdef")
-		if j.Deliveries != 5 || j.EventType != event.TypeInteractionCompleted || j.LastUnknownEvent != "interaction.weird_new_thing" {
+		if j.Deliveries != 5 || j.LastUnknownEvent != "interaction.weird_new_thing" || j.CollectionState != ledger.CollectionPending {
 			t.Errorf("job = %+v", j)
 		}
 	})
 
-	t.Run("failure details are kept", func(t *testing.T) {
+	t.Run("a claimed error is kept as reported_error, bounded", func(t *testing.T) {
 		l := newL(t, (&clock{t: t0}).Now)
 		ev := jobEvent("f1", event.TypeBatchFailed, "batches/f", t0)
-		ev.Data.ErrorCode, ev.Data.ErrorMessage = "INVALID_ARGUMENT", "bad input file"
-		l.Record(ctx, ev, "hmac")
+		ev.Data.ErrorCode, ev.Data.ErrorMessage = "INVALID_ARGUMENT", strings.Repeat("bad input file ", 10000)
+		if _, err := l.Record(ctx, ev, "hmac"); err != nil {
+			t.Fatal(err)
+		}
 		j, _ := l.GetJob(ctx, "batch-f")
-		if j.State != "failed" || j.Error == nil || j.Error.Code != "INVALID_ARGUMENT" || j.Error.Message != "bad input file" {
+		if j.State != "" || j.Error != nil || j.ReportedError == nil || j.ReportedError.Code != "INVALID_ARGUMENT" ||
+			!strings.HasPrefix(j.ReportedError.Message, "bad input file") || len(j.ReportedError.Message) > 4096 {
 			t.Errorf("job = %+v", j)
+		}
+	})
+
+	t.Run("an event that cannot be stored is refused, not retried", func(t *testing.T) {
+		l := newL(t, (&clock{t: t0}).Now)
+		ev := jobEvent("big", event.TypeBatchSucceeded, "batches/big", t0)
+		ev.Data.Extra = map[string]json.RawMessage{"blob": json.RawMessage(`"` + strings.Repeat("x", ledger.MaxEventBytes) + `"`)}
+		if _, err := l.Record(ctx, ev, "hmac"); !errors.Is(err, event.ErrLimit) {
+			t.Fatalf("Record of an oversized event: %v, want ErrLimit", err)
+		}
+		if _, err := l.GetDelivery(ctx, "big"); !errors.Is(err, ledger.ErrNotFound) {
+			t.Errorf("oversized event left a delivery: %v", err)
+		}
+	})
+
+	t.Run("ping stored once, never a job", func(t *testing.T) {
+		l := newL(t, (&clock{t: t0}).Now)
+		for range 2 {
+			if err := l.RecordPing(ctx, "ping/1", "hmac", t0); err != nil {
+				t.Fatal(err)
+			}
+		}
+		d, err := l.GetDelivery(ctx, "ping/1")
+		if err != nil || d.Status != ledger.StatusPing || d.Type != event.TypeWebhookPing || d.Attempts != 2 || d.JobID != "" {
+			t.Errorf("ping delivery = %+v, %v", d, err)
+		}
+		if c, _ := l.Record(ctx, jobEvent("ping/1", event.TypeBatchSucceeded, "x", t0), "hmac"); c.Outcome != ledger.OutcomeDone {
+			t.Errorf("event reusing a ping's id: %v, want done", c.Outcome)
 		}
 	})
 
@@ -192,6 +235,14 @@ func runContract(t *testing.T, newL func(t *testing.T, now func() time.Time) rec
 		}
 		if d.Status != ledger.StatusInvalid || string(d.Body) != "{not json" || d.Attempts != 2 {
 			t.Errorf("delivery = %+v", d)
+		}
+		// A reason that embeds unbounded input is bounded.
+		long := "invalid: " + strings.Repeat("\xff", 2<<20)
+		if err := l.RecordInvalid(ctx, "bad/2", "hmac", []byte("{}"), long); err != nil {
+			t.Fatal(err)
+		}
+		if d, _ := l.GetDelivery(ctx, "bad/2"); len(d.Reason) > event.MaxReasonBytes || !utf8.ValidString(d.Reason) {
+			t.Errorf("reason of %d bytes stored", len(d.Reason))
 		}
 		if c, _ := l.Record(ctx, jobEvent("bad/1", event.TypeBatchSucceeded, "x", t0), "hmac"); c.Outcome != ledger.OutcomeDone {
 			t.Errorf("valid event reusing an invalid delivery's id: %v, want done", c.Outcome)
@@ -254,7 +305,17 @@ func TestSubmissionThenEvent(t *testing.T) {
 		t.Fatal(err)
 	}
 	j, _ := l.GetJob(ctx, ref.ID)
-	if j.State != "succeeded" || j.Labels["run"] != "r1" || j.Deliveries != 1 {
+	if j.State != "submitted" || j.ReportedState != "succeeded" || j.Labels["run"] != "r1" || j.Deliveries != 1 {
+		t.Errorf("job = %+v", j)
+	}
+	// A webhook before the submission record: the claim does not set the
+	// state, the submission does.
+	ref2, _ := event.RefForName(event.KindBatch, "batches/sub2")
+	l.Record(ctx, jobEvent("w2", event.TypeBatchSucceeded, "sub2", time.Now()), "hmac")
+	if err := l.RecordSubmission(ctx, ledger.Submission{Ref: ref2}); err != nil {
+		t.Fatal(err)
+	}
+	if j, _ := l.GetJob(ctx, ref2.ID); j.State != "submitted" || j.StateSource != ledger.SourceSubmission || j.ReportedState != "succeeded" {
 		t.Errorf("job = %+v", j)
 	}
 }

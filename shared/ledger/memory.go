@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/geminihooks/geminihooks/shared/event"
 )
@@ -31,7 +32,7 @@ func (m *Memory) Record(_ context.Context, ev event.JobEvent, scheme string) (Cl
 	if d, ok := m.deliveries[ev.WebhookID]; ok {
 		c := Claim{Duplicate: true}
 		switch {
-		case d.Status == StatusPublished || d.Status == StatusInvalid:
+		case d.Status == StatusPublished || d.Status == StatusInvalid || d.Status == StatusPing:
 			c.Outcome = OutcomeDone
 			d.Attempts++
 		case d.LeaseUntil.After(now):
@@ -46,36 +47,40 @@ func (m *Memory) Record(_ context.Context, ev event.JobEvent, scheme string) (Cl
 		m.deliveries[ev.WebhookID] = d
 		return c, nil
 	}
-	body := event.Marshal(ev)
+	body, err := encodeEvent(ev)
+	if err != nil {
+		return Claim{}, err
+	}
 	lease := newLease()
 	m.deliveries[ev.WebhookID] = Delivery{
 		WebhookID: ev.WebhookID, Type: ev.Type, Status: StatusReceived, JobID: ev.JobID,
 		GeminiName: ev.GeminiName, Scheme: scheme, EventTime: ev.EventTime, ReceivedAt: now,
 		Attempts: 1, LeaseUntil: now.Add(m.opts.PublishLease), Lease: lease, Event: body,
-		ExpireAt: now.Add(m.opts.DeliveryTTL),
+		ReportedState: string(ev.State), ExpireAt: now.Add(m.opts.DeliveryTTL),
 	}
-	j := m.jobs[ev.JobID]
-	j.JobID, j.Kind, j.GeminiName = ev.JobID, string(ev.Kind), ev.GeminiName
+	// The same rules as claimFields, applied to the struct.
+	j, seen := m.jobs[ev.JobID]
+	j.JobID, j.Kind = ev.JobID, string(ev.Kind)
+	if !seen || len(ev.GeminiName) > len(j.GeminiName) {
+		j.GeminiName = ev.GeminiName
+	}
 	j.Deliveries++
-	j.LastReceivedAt, j.UpdatedAt = now, now
+	j.LastReceivedAt, j.UpdatedAt, j.ReportedAt, j.ReportedEventType = now, now, now, ev.Type
 	if j.FirstReceivedAt.IsZero() {
 		j.FirstReceivedAt = now
 	}
-	switch {
-	case ev.State == event.StateUnknown:
+	if ev.State == event.StateUnknown {
 		j.LastUnknownEvent = ev.Type
-	case ev.State.Supersedes(event.State(j.State)):
-		j.State, j.EventType, j.EventTime, j.StateChangedAt = string(ev.State), ev.Type, ev.EventTime, now
+	} else {
+		j.ReportedState = string(ev.State)
+	}
+	j.ReportedError = nil
+	if ev.Data.ErrorCode != "" || ev.Data.ErrorMessage != "" {
+		re := reportedError(ev.Data)
+		j.ReportedError = &re
+	}
+	if !seen || !(event.State(j.CollectedState).Terminal() && j.StateSource == SourceAPI) {
 		j.CollectionState = CollectionPending
-		if ev.Data.ErrorCode != "" || ev.Data.ErrorMessage != "" {
-			j.Error = &event.JobError{Code: ev.Data.ErrorCode, Message: ev.Data.ErrorMessage}
-		}
-		if u := ev.Data.OutputURI(); u != "" {
-			j.OutputURI = u
-		}
-		if ev.Data.FileName != "" {
-			j.FileName = ev.Data.FileName
-		}
 	}
 	m.jobs[ev.JobID] = j
 	return Claim{Outcome: OutcomePublish, Event: body, Lease: lease}, nil
@@ -108,21 +113,23 @@ func (m *Memory) ReleaseLease(_ context.Context, webhookID, lease string) error 
 
 // RecordInvalid implements the same contract as [Store.RecordInvalid].
 func (m *Memory) RecordInvalid(_ context.Context, webhookID, scheme string, body []byte, reason string) error {
+	return m.recordOnce(webhookID, invalidDelivery(m.opts, webhookID, scheme, body, reason))
+}
+
+// RecordPing implements the same contract as [Store.RecordPing].
+func (m *Memory) RecordPing(_ context.Context, webhookID, scheme string, eventTime time.Time) error {
+	return m.recordOnce(webhookID, pingDelivery(m.opts, webhookID, scheme, eventTime))
+}
+
+func (m *Memory) recordOnce(webhookID string, d Delivery) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if d, ok := m.deliveries[webhookID]; ok {
-		d.Attempts++
-		m.deliveries[webhookID] = d
+	if old, ok := m.deliveries[webhookID]; ok {
+		old.Attempts++
+		m.deliveries[webhookID] = old
 		return nil
 	}
-	now := m.opts.Now().UTC()
-	d := Delivery{WebhookID: webhookID, Status: StatusInvalid, Scheme: scheme, ReceivedAt: now,
-		Attempts: 1, Reason: reason, ExpireAt: now.Add(m.opts.DeliveryTTL)}
-	if len(body) > m.opts.MaxBodyBytes {
-		d.Body, d.BodyTruncated = append([]byte(nil), body[:m.opts.MaxBodyBytes]...), true
-	} else {
-		d.Body = append([]byte(nil), body...)
-	}
+	d.Body = append([]byte(nil), d.Body...)
 	m.deliveries[webhookID] = d
 	return nil
 }

@@ -1,6 +1,7 @@
 package ledger
 
 import (
+	"cmp"
 	"time"
 
 	"github.com/geminihooks/geminihooks/shared/event"
@@ -19,8 +20,31 @@ const (
 	StatusReceived = "received"
 	// StatusPublished: its event is on the events topic.
 	StatusPublished = "published"
-	// StatusInvalid: signed but unparseable; kept for inspection, never published.
+	// StatusInvalid: signed but unusable (unparseable, or beyond Firestore
+	// or Pub/Sub limits); kept for inspection, never published.
 	StatusInvalid = "invalid"
+	// StatusPing: a webhook.ping; recorded, never a job, never published.
+	StatusPing = "ping"
+)
+
+// Verdicts of checking a webhook's claim against Gemini's API.
+const (
+	// VerdictConfirmed: the API shows the claimed state.
+	VerdictConfirmed = "confirmed"
+	// VerdictContradicted: the API shows another state; the job shows the
+	// API's.
+	VerdictContradicted = "contradicted"
+	// VerdictUnverifiable: this project's API key cannot read the job (404
+	// or 403); the claim changed nothing.
+	VerdictUnverifiable = "unverifiable"
+)
+
+// State sources: who established a job's state.
+const (
+	// SourceAPI: read from Gemini's API.
+	SourceAPI = "api"
+	// SourceSubmission: recorded by geminihooks when it submitted the job.
+	SourceSubmission = "submission"
 )
 
 // Collection states of a job.
@@ -49,6 +73,13 @@ type Delivery struct {
 	Lease      string    `firestore:"lease,omitempty" json:"lease,omitzero"`
 	// Event is the JobEvent body published (or to be published).
 	Event []byte `firestore:"event,omitempty" json:"event,omitzero"`
+	// ReportedState is the state the webhook claims ("" for unknown types).
+	ReportedState string `firestore:"reported_state,omitempty" json:"reported_state,omitzero"`
+	// Verification is the verdict on the claim once the Collector has read
+	// the job from Gemini's API, VerifiedState what the API showed.
+	Verification  string    `firestore:"verification,omitempty" json:"verification,omitzero"`
+	VerifiedState string    `firestore:"verified_state,omitempty" json:"verified_state,omitzero"`
+	VerifiedAt    time.Time `firestore:"verified_at,omitempty" json:"verified_at,omitzero"`
 	// Body and Reason are kept for invalid deliveries only.
 	Body          []byte `firestore:"body,omitempty" json:"body,omitzero"`
 	BodyTruncated bool   `firestore:"body_truncated,omitempty" json:"body_truncated,omitzero"`
@@ -57,28 +88,49 @@ type Delivery struct {
 	ExpireAt time.Time `firestore:"expire_at" json:"expire_at"`
 }
 
-// Job is the stored form of jobs/{job_id}. The Receiver writes the Gemini
-// side (state, event, errors); the Collector writes the collection side.
+// Job is the stored form of jobs/{job_id}. The Receiver writes what
+// webhooks claim (reported_*) and delivery bookkeeping; state and error are
+// only ever written from Gemini's API (by the Collector) or by geminihooks
+// when it submits the job.
 type Job struct {
-	JobID      string            `firestore:"job_id" json:"job_id"`
-	Kind       string            `firestore:"kind" json:"kind"`
-	GeminiName string            `firestore:"gemini_name" json:"gemini_name"`
-	State      string            `firestore:"state" json:"state"`
-	EventType  string            `firestore:"event_type,omitempty" json:"event_type,omitzero"`
-	EventTime  time.Time         `firestore:"event_time,omitempty" json:"event_time,omitzero"`
-	Labels     map[string]string `firestore:"labels,omitempty" json:"labels,omitzero"`
-	Model      string            `firestore:"model,omitempty" json:"model,omitzero"`
+	JobID      string `firestore:"job_id" json:"job_id"`
+	Kind       string `firestore:"kind" json:"kind"`
+	GeminiName string `firestore:"gemini_name" json:"gemini_name"`
+	// State is the job's state as Gemini's API last showed it ("" until it
+	// has been read, "submitted" when geminihooks submitted it).
+	State string `firestore:"state" json:"state"`
+	// StateSource is SourceAPI or SourceSubmission; VerifiedAt the last read
+	// of the job from Gemini's API.
+	StateSource string    `firestore:"state_source,omitempty" json:"state_source,omitzero"`
+	VerifiedAt  time.Time `firestore:"verified_at,omitempty" json:"verified_at,omitzero"`
+	// Verification is the verdict on the latest webhook claim checked.
+	Verification string `firestore:"verification,omitempty" json:"verification,omitzero"`
+	// EventType is the event type of State for the job's kind
+	// (event.TypeFor); EventTime when Gemini reached it, if known.
+	EventType string    `firestore:"event_type,omitempty" json:"event_type,omitzero"`
+	EventTime time.Time `firestore:"event_time,omitempty" json:"event_time,omitzero"`
+	// ReportedState, ReportedEventType, ReportedAt and ReportedError are the
+	// latest webhook's claim: what it said, when it arrived, and the error
+	// it carried. They are never taken as the job's state.
+	ReportedState     string            `firestore:"reported_state,omitempty" json:"reported_state,omitzero"`
+	ReportedEventType string            `firestore:"reported_event_type,omitempty" json:"reported_event_type,omitzero"`
+	ReportedAt        time.Time         `firestore:"reported_at,omitempty" json:"reported_at,omitzero"`
+	ReportedError     *event.JobError   `firestore:"reported_error,omitempty" json:"reported_error,omitzero"`
+	Labels            map[string]string `firestore:"labels,omitempty" json:"labels,omitzero"`
+	Model             string            `firestore:"model,omitempty" json:"model,omitzero"`
 	// Deliveries counts distinct webhook deliveries about this job.
-	Deliveries       int64           `firestore:"deliveries" json:"deliveries"`
-	Error            *event.JobError `firestore:"error,omitempty" json:"error,omitzero"`
-	OutputURI        string          `firestore:"output_uri,omitempty" json:"output_uri,omitzero"`
-	FileName         string          `firestore:"file_name,omitempty" json:"file_name,omitzero"`
-	LastUnknownEvent string          `firestore:"last_unknown_event,omitempty" json:"last_unknown_event,omitzero"`
-	SubmittedAt      time.Time       `firestore:"submitted_at,omitempty" json:"submitted_at,omitzero"`
-	FirstReceivedAt  time.Time       `firestore:"first_received_at,omitempty" json:"first_received_at,omitzero"`
-	LastReceivedAt   time.Time       `firestore:"last_received_at,omitempty" json:"last_received_at,omitzero"`
-	StateChangedAt   time.Time       `firestore:"state_changed_at,omitempty" json:"state_changed_at,omitzero"`
-	UpdatedAt        time.Time       `firestore:"updated_at" json:"updated_at"`
+	Deliveries int64 `firestore:"deliveries" json:"deliveries"`
+	// Error is Gemini's error for a failed job, as its API reports it.
+	Error *event.JobError `firestore:"error,omitempty" json:"error,omitzero"`
+	// OutputURI and FileName point at the job's output as its API reports it.
+	OutputURI        string    `firestore:"output_uri,omitempty" json:"output_uri,omitzero"`
+	FileName         string    `firestore:"file_name,omitempty" json:"file_name,omitzero"`
+	LastUnknownEvent string    `firestore:"last_unknown_event,omitempty" json:"last_unknown_event,omitzero"`
+	SubmittedAt      time.Time `firestore:"submitted_at,omitempty" json:"submitted_at,omitzero"`
+	FirstReceivedAt  time.Time `firestore:"first_received_at,omitempty" json:"first_received_at,omitzero"`
+	LastReceivedAt   time.Time `firestore:"last_received_at,omitempty" json:"last_received_at,omitzero"`
+	StateChangedAt   time.Time `firestore:"state_changed_at,omitempty" json:"state_changed_at,omitzero"`
+	UpdatedAt        time.Time `firestore:"updated_at" json:"updated_at"`
 
 	CollectionState  string          `firestore:"collection_state,omitempty" json:"collection_state,omitzero"`
 	CollectedState   string          `firestore:"collected_state,omitempty" json:"collected_state,omitzero"`
@@ -109,7 +161,7 @@ func (j Job) StoredResultsEvent() event.ResultsEvent {
 	re := event.ResultsEvent{
 		SchemaVersion:   event.SchemaVersion,
 		EventID:         event.ResultsEventID(j.JobID, state),
-		Type:            j.EventType,
+		Type:            cmp.Or(event.TypeFor(event.Kind(j.Kind), state), j.EventType),
 		JobID:           j.JobID,
 		Kind:            event.Kind(j.Kind),
 		GeminiName:      j.GeminiName,

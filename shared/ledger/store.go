@@ -104,9 +104,14 @@ type Claim struct {
 	Duplicate bool
 }
 
-// Record stores a verified delivery and applies its event to the job in one
-// atomic commit. ev is the event to publish; its JobID, Type and State drive
-// the job update.
+// Record stores a verified delivery and its claim about the job in one
+// atomic commit. ev is the event to publish; its JobID, Type and State (the
+// claim) drive the job update. The job's state is never taken from the
+// claim: the Receiver writes reported_state/reported_event_type/
+// reported_at/reported_error, and marks the job's collection pending so
+// the Collector reads the job from Gemini's API. An event that cannot be
+// encoded fails with an error wrapping [event.ErrLimit] (a retry cannot
+// help).
 //
 // The commit is an optimistic transaction: both documents are read in one
 // BatchGetDocuments, and the writes carry preconditions (the delivery must
@@ -116,8 +121,10 @@ type Claim struct {
 // separate BeginTransaction), and it holds no locks, so concurrent
 // attempts of one delivery do not queue behind each other.
 func (s *Store) Record(ctx context.Context, ev event.JobEvent, scheme string) (Claim, error) {
-	body := event.Marshal(ev)
-	var err error
+	body, err := encodeEvent(ev)
+	if err != nil {
+		return Claim{}, err
+	}
 	for attempt, wait := 1, 20*time.Millisecond; ; attempt, wait = attempt+1, wait*2 {
 		var claim Claim
 		if claim, err = s.record(ctx, ev, scheme, body); err == nil {
@@ -133,6 +140,23 @@ func (s *Store) Record(ctx context.Context, ev event.JobEvent, scheme string) (C
 		}
 	}
 	return Claim{}, fmt.Errorf("firestore record delivery %s: %w (retryable)", ev.WebhookID, err)
+}
+
+// MaxEventBytes bounds the JobEvent stored on a delivery document, which
+// like every Firestore document holds at most 1 MiB.
+const MaxEventBytes = 512 << 10
+
+// encodeEvent encodes the event to publish, failing with [event.ErrLimit]
+// when it cannot be encoded or stored.
+func encodeEvent(ev event.JobEvent) ([]byte, error) {
+	body, err := event.Encode(ev)
+	if err == nil && len(body) > MaxEventBytes {
+		err = fmt.Errorf("%w: event of %d bytes (max %d)", event.ErrLimit, len(body), MaxEventBytes)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("record delivery %s: %w", event.Bound(ev.WebhookID, 64), err)
+	}
+	return body, nil
 }
 
 // isConflict reports a failed precondition: another writer got there first.
@@ -161,7 +185,7 @@ func (s *Store) record(ctx context.Context, ev event.JobEvent, scheme string, bo
 			return Claim{}, fmt.Errorf("decode %s: %w", dref.Path, err)
 		}
 		switch {
-		case d.Status == StatusPublished || d.Status == StatusInvalid:
+		case d.Status == StatusPublished || d.Status == StatusInvalid || d.Status == StatusPing:
 			claim.Outcome = OutcomeDone
 		case d.LeaseUntil.After(now):
 			// No write: the attempt holding the lease is about to update
@@ -187,18 +211,22 @@ func (s *Store) record(ctx context.Context, ev event.JobEvent, scheme string, bo
 		WebhookID: ev.WebhookID, Type: ev.Type, Status: StatusReceived, JobID: ev.JobID,
 		GeminiName: ev.GeminiName, Scheme: scheme, EventTime: ev.EventTime, ReceivedAt: now,
 		Attempts: 1, LeaseUntil: now.Add(s.opts.PublishLease), Lease: lease, Event: body,
-		ExpireAt: now.Add(s.opts.DeliveryTTL),
+		ReportedState: string(ev.State), ExpireAt: now.Add(s.opts.DeliveryTTL),
 	}
-	fields, err := jobFields(jsnap, ev, now)
-	if err != nil {
-		return Claim{}, err
+	var old *Job
+	if jsnap.Exists() {
+		old = new(Job)
+		if err := jsnap.DataTo(old); err != nil {
+			return Claim{}, fmt.Errorf("decode %s: %w", jref.Path, err)
+		}
 	}
+	fields := claimFields(old, ev, now)
 	// WriteBatch is deprecated in favour of transactions and BulkWriter, but
 	// it is the client's only atomic multi-document commit without a
 	// BeginTransaction round trip; the preconditions make it safe.
 	b := s.c.Batch()
 	b.Create(dref, d)
-	if jsnap.Exists() {
+	if old != nil {
 		upd := make([]firestore.Update, 0, len(fields))
 		for k, v := range fields {
 			upd = append(upd, firestore.Update{Path: k, Value: v})
@@ -213,55 +241,75 @@ func (s *Store) record(ctx context.Context, ev event.JobEvent, scheme string, bo
 	return Claim{Outcome: OutcomePublish, Event: body, Lease: lease}, nil
 }
 
-// jobFields are the top-level fields a new delivery writes on its job:
-// the whole document for a new job, the changes for an existing one.
-func jobFields(snap *firestore.DocumentSnapshot, ev event.JobEvent, now time.Time) (map[string]any, error) {
+// claimFields are the top-level fields a new delivery writes on its job
+// (old is nil for a job the ledger has not seen): the whole document for a
+// new job, the changes for an existing one. Both ledgers use it, so they
+// cannot drift.
+func claimFields(old *Job, ev event.JobEvent, now time.Time) map[string]any {
 	fields := map[string]any{
-		"job_id":           ev.JobID,
-		"kind":             string(ev.Kind),
-		"gemini_name":      ev.GeminiName,
-		"deliveries":       int64(1),
-		"last_received_at": now,
-		"updated_at":       now,
+		"job_id":              ev.JobID,
+		"kind":                string(ev.Kind),
+		"deliveries":          int64(1),
+		"last_received_at":    now,
+		"updated_at":          now,
+		"reported_event_type": ev.Type,
+		"reported_at":         now,
 	}
-	var old Job
-	if snap.Exists() {
-		if err := snap.DataTo(&old); err != nil {
-			return nil, fmt.Errorf("decode %s: %w", snap.Ref.Path, err)
-		}
-		fields["deliveries"] = firestore.Increment(1)
-	} else {
+	if old == nil {
+		fields["gemini_name"] = ev.GeminiName
 		fields["first_received_at"] = now
 		fields["counts"] = event.Counts{}
 		fields["tokens"] = event.Tokens{}
+	} else {
+		fields["deliveries"] = firestore.Increment(1)
+		if old.FirstReceivedAt.IsZero() {
+			fields["first_received_at"] = now
+		}
+		// A webhook may name the job by a shorter form of its name than the
+		// one recorded at submission; the recorded one is what the API
+		// accepts, so it is only ever replaced by a longer one.
+		if len(ev.GeminiName) > len(old.GeminiName) {
+			fields["gemini_name"] = ev.GeminiName
+		}
 	}
-	if old.FirstReceivedAt.IsZero() && snap.Exists() {
-		fields["first_received_at"] = now
+	// Fields of an earlier claim that this one does not carry are removed
+	// (from an existing job only: a new document has nothing to remove).
+	clear := func(k string) {
+		if old != nil {
+			fields[k] = firestore.Delete
+		}
 	}
-	switch {
-	case ev.State == event.StateUnknown:
+	// An event type geminihooks does not interpret claims no state: the
+	// last known claim stays, the type is noted.
+	if ev.State == event.StateUnknown {
 		fields["last_unknown_event"] = ev.Type
-		if !snap.Exists() {
-			fields["state"] = string(event.StateUnknown)
-		}
-	case ev.State.Supersedes(event.State(old.State)):
-		fields["state"] = string(ev.State)
-		fields["event_type"] = ev.Type
-		fields["event_time"] = ev.EventTime
-		fields["state_changed_at"] = now
-		fields["collection_state"] = CollectionPending
-		if ev.Data.ErrorCode != "" || ev.Data.ErrorMessage != "" {
-			fields["error"] = event.JobError{Code: ev.Data.ErrorCode, Message: ev.Data.ErrorMessage}
-		}
-		if u := ev.Data.OutputURI(); u != "" {
-			fields["output_uri"] = u
-		}
-		if ev.Data.FileName != "" {
-			fields["file_name"] = ev.Data.FileName
-		}
+	} else {
+		fields["reported_state"] = string(ev.State)
 	}
-	return fields, nil
+	if ev.Data.ErrorCode != "" || ev.Data.ErrorMessage != "" {
+		fields["reported_error"] = reportedError(ev.Data)
+	} else {
+		clear("reported_error")
+	}
+	// The claim makes the Collector read the job, unless Gemini's API has
+	// already shown a terminal state and it was collected: terminal states
+	// are final, so no claim can change the outcome.
+	if old == nil || !(event.State(old.CollectedState).Terminal() && old.StateSource == SourceAPI) {
+		fields["collection_state"] = CollectionPending
+	}
+	return fields
 }
+
+func reportedError(d event.Data) event.JobError {
+	return event.JobError{Code: event.Bound(d.ErrorCode, maxErrorCodeBytes), Message: event.Bound(d.ErrorMessage, maxErrorMessageBytes)}
+}
+
+// maxErrorCodeBytes bounds an error code from untrusted input.
+const maxErrorCodeBytes = 128
+
+// maxErrorMessageBytes bounds an error message taken from a webhook or an
+// API response, so a hostile or runaway one cannot fill a document.
+const maxErrorMessageBytes = 4096
 
 // MarkPublished records that the delivery's event is on the topic. It
 // retries lock contention (concurrent attempts of the same delivery) a few
@@ -313,19 +361,22 @@ func (s *Store) ReleaseLease(ctx context.Context, webhookID, lease string) error
 	})
 }
 
-// RecordInvalid stores a signed delivery whose body could not be parsed.
-// A retry of the same delivery is recognised and not stored twice.
+// RecordInvalid stores a signed delivery that can never be processed (its
+// body does not parse, or a value is beyond Firestore or Pub/Sub limits),
+// with the body (truncated to MaxBodyBytes) and the reason (bounded to
+// [event.MaxReasonBytes]). A retry of the same delivery is recognised and
+// not stored twice.
 func (s *Store) RecordInvalid(ctx context.Context, webhookID, scheme string, body []byte, reason string) error {
-	now := s.opts.Now().UTC()
-	d := Delivery{
-		WebhookID: webhookID, Status: StatusInvalid, Scheme: scheme, ReceivedAt: now,
-		Attempts: 1, Reason: reason, ExpireAt: now.Add(s.opts.DeliveryTTL),
-	}
-	if len(body) > s.opts.MaxBodyBytes {
-		d.Body, d.BodyTruncated = body[:s.opts.MaxBodyBytes], true
-	} else {
-		d.Body = body
-	}
+	return s.recordOnce(ctx, webhookID, invalidDelivery(s.opts, webhookID, scheme, body, reason))
+}
+
+// RecordPing stores a webhook.ping delivery: proof that Gemini reaches the
+// Receiver, never a job and never published.
+func (s *Store) RecordPing(ctx context.Context, webhookID, scheme string, eventTime time.Time) error {
+	return s.recordOnce(ctx, webhookID, pingDelivery(s.opts, webhookID, scheme, eventTime))
+}
+
+func (s *Store) recordOnce(ctx context.Context, webhookID string, d Delivery) error {
 	ref := s.c.Collection(DeliveriesCollection).Doc(event.EscapeDocID(webhookID))
 	_, err := ref.Create(ctx, d)
 	if status.Code(err) == codes.AlreadyExists {
@@ -336,6 +387,33 @@ func (s *Store) RecordInvalid(ctx context.Context, webhookID, scheme string, bod
 	}
 	return nil
 }
+
+func invalidDelivery(o Options, webhookID, scheme string, body []byte, reason string) Delivery {
+	now := o.Now().UTC()
+	d := Delivery{
+		WebhookID: storableID(webhookID), Status: StatusInvalid, Scheme: scheme, ReceivedAt: now,
+		Attempts: 1, Reason: event.Bound(reason, event.MaxReasonBytes), ExpireAt: now.Add(o.DeliveryTTL),
+	}
+	if len(body) > o.MaxBodyBytes {
+		d.Body, d.BodyTruncated = body[:o.MaxBodyBytes], true
+	} else {
+		d.Body = body
+	}
+	return d
+}
+
+func pingDelivery(o Options, webhookID, scheme string, eventTime time.Time) Delivery {
+	now := o.Now().UTC()
+	return Delivery{
+		WebhookID: storableID(webhookID), Type: event.TypeWebhookPing, Status: StatusPing, Scheme: scheme,
+		EventTime: eventTime, ReceivedAt: now, Attempts: 1, ExpireAt: now.Add(o.DeliveryTTL),
+	}
+}
+
+// storableID is a webhook id as a Firestore string field: valid UTF-8 and
+// bounded. The document id is derived from the original (EscapeDocID), so
+// retries still meet on one document.
+func storableID(id string) string { return event.Bound(id, event.MaxWebhookIDBytes) }
 
 // Submission describes a job geminihooks submitted itself.
 type Submission struct {
@@ -362,14 +440,28 @@ func (s *Store) RecordSubmission(ctx context.Context, sub Submission) error {
 			"job_id": sub.Ref.ID, "kind": string(sub.Ref.Kind), "gemini_name": sub.Ref.Name,
 			"submitted_at": sub.SubmittedAt, "updated_at": now,
 		}
+		var old Job
+		if snap.Exists() {
+			if err := snap.DataTo(&old); err != nil {
+				return fmt.Errorf("decode %s: %w", ref.Path, err)
+			}
+			if len(old.GeminiName) > len(sub.Ref.Name) {
+				delete(fields, "gemini_name")
+			}
+		}
 		if sub.Model != "" {
 			fields["model"] = sub.Model
 		}
 		if len(sub.Labels) > 0 {
 			fields["labels"] = sub.Labels
 		}
-		if !snap.Exists() {
+		if old.State == "" {
+			// geminihooks knows it submitted the job; a webhook that came
+			// first only left a claim.
 			fields["state"] = string(event.StateSubmitted)
+			fields["state_source"] = SourceSubmission
+		}
+		if !snap.Exists() {
 			fields["deliveries"] = 0
 			fields["counts"] = event.Counts{}
 			fields["tokens"] = event.Tokens{}

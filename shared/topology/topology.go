@@ -45,6 +45,26 @@ const (
 	MaxDeliveryAttempts = 5
 )
 
+// Handler deadlines: each function bounds its own work by these, so it
+// answers (with a status that makes the sender retry, when it ran out)
+// before its platform timeout (Terraform locals.tf) and before its push
+// subscription's ack deadline would make Pub/Sub redeliver a message still
+// being handled.
+const (
+	// ReceiverDeadline keeps a webhook's answer within Gemini's "a few
+	// seconds" and far below the Receiver's 30 s timeout, also when
+	// Firestore or Pub/Sub hang.
+	ReceiverDeadline = 8 * time.Second
+	// CollectorDeadline is below the Collector's 540 s timeout and its
+	// 600 s ack deadline.
+	CollectorDeadline = 480 * time.Second
+	// ConsumerDeadline is below the Notifier's 60 s timeout and ack deadline.
+	ConsumerDeadline = 45 * time.Second
+	// WorkflowDeadline is below the Workflow's 110 s timeout and 120 s ack
+	// deadline, with room for recording a run's failure after it.
+	WorkflowDeadline = 95 * time.Second
+)
+
 // Topic is one Pub/Sub topic.
 type Topic struct {
 	// Name is the topic id (not the projects/P/topics/ path).

@@ -369,7 +369,8 @@ func TestFailedStepFailsRunAndRetryStepResubmits(t *testing.T) {
 	if r.Status != workflow.RunFailed || r.Steps[0].Status != workflow.StepFailed || r.Steps[1].Status != workflow.StepPending {
 		t.Fatalf("run = %s, steps %s/%s", r.Status, r.Steps[0].Status, r.Steps[1].Status)
 	}
-	if !strings.Contains(r.Error, "step first: job batch-") || !strings.Contains(r.Error, "failed: INTERNAL") {
+	// Gemini's error as its API reports it (the operation's google.rpc.Status).
+	if !strings.Contains(r.Error, "step first: job batch-") || !strings.Contains(r.Error, "failed: 13 simulated batch failure") {
 		t.Errorf("run error = %q, want the failed job and Gemini's error", r.Error)
 	}
 	// retry-step on a step that did not fail is refused.

@@ -42,11 +42,15 @@ type Gemini struct {
 	FailStatus int
 	// Hits counts requests per path.
 	Hits map[string]int
+	// Hung lists paths whose requests get no answer until the client gives
+	// up (a Gemini that accepts the connection and stalls).
+	Hung map[string]bool
 }
 
 // New starts a fake on 127.0.0.1; it is closed by the caller (Server.Close).
 func New() *Gemini {
-	g := &Gemini{Resources: map[string]any{}, Files: map[string]File{}, Fail: map[string]int{}, Hits: map[string]int{}, FailStatus: http.StatusInternalServerError}
+	g := &Gemini{Resources: map[string]any{}, Files: map[string]File{}, Fail: map[string]int{}, Hits: map[string]int{},
+		Hung: map[string]bool{}, FailStatus: http.StatusInternalServerError}
 	g.Server = httptest.NewServer(http.HandlerFunc(g.serve))
 	return g
 }
@@ -67,6 +71,13 @@ func (g *Gemini) HitCount(path string) int {
 	g.Mu.Lock()
 	defer g.Mu.Unlock()
 	return g.Hits[path]
+}
+
+// Hang makes requests for path stall until the client cancels them.
+func (g *Gemini) Hang(path string) {
+	g.Mu.Lock()
+	defer g.Mu.Unlock()
+	g.Hung[path] = true
 }
 
 // Set registers a resource.
@@ -113,7 +124,12 @@ func (g *Gemini) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	res, okRes := g.Resources[path]
 	file, okFile := g.Files[strings.TrimPrefix(path, "files/")]
+	hung := g.Hung[path]
 	g.Mu.Unlock()
+	if hung {
+		<-r.Context().Done()
+		return
+	}
 
 	if download {
 		if !okFile {
