@@ -100,7 +100,7 @@ func FromEnv(ctx context.Context, getenv func(string) string) (*Handler, error) 
 		Verifier: webhook.MultiVerifier{HMAC: hv, JWT: jv},
 		Service: &ingest.Service{
 			Ledger:    ledger.New(fs, ledger.Options{DeliveryTTL: cfg.DeliveryTTL}),
-			Publisher: bus.NewPubSubPublisher(ps, cfg.EventsTopic),
+			Publisher: bus.NewPubSubPublisher(ps, cfg.EventsTopic).WithTimeout(topology.ReceiverDeadline),
 		},
 		Logger:       logging.New(logging.Output(), slog.LevelInfo),
 		MaxBodyBytes: cfg.MaxBodyBytes,

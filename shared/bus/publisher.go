@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"time"
 
 	"cloud.google.com/go/pubsub/v2"
 )
@@ -54,6 +55,16 @@ func (p *PubSubPublisher) Publish(ctx context.Context, m Message) (string, error
 		return "", fmt.Errorf("pubsub publish to %s: %w (retryable)", p.p.String(), err)
 	}
 	return id, nil
+}
+
+// WithTimeout bounds how long the client keeps trying to publish a
+// message in the background (PublishSettings.Timeout, 60 s by default).
+// A caller that answers "retry later" when its own deadline passes sets it
+// to that deadline, so the abandoned attempt cannot still land after the
+// caller's retry published the message. Call it before the first Publish.
+func (p *PubSubPublisher) WithTimeout(d time.Duration) *PubSubPublisher {
+	p.p.PublishSettings.Timeout = d
+	return p
 }
 
 // Stop flushes pending messages and stops the publisher's goroutines.
