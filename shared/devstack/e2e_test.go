@@ -64,6 +64,16 @@ func TestPipelineDuplicatesShuffled(t *testing.T) {
 	runScenario(t, "dup-shuffle", "dup=0.3,shuffle=20s,timescale=100", 4)
 }
 
+// TestForgedClaim: a correctly HMAC-signed batch.failed about a batch the
+// simulator reports succeeded (every genuine webhook is lost, so the forged
+// one comes first) ends with the batch succeeded and collected, one results
+// event for succeeded and none for failed; the genuine batch.succeeded
+// afterwards changes nothing.
+func TestForgedClaim(t *testing.T) {
+	t.Parallel()
+	runScenario(t, "forged", "drop=1,timescale=100", 1)
+}
+
 func runScenario(t *testing.T, name, faults string, rounds int) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
@@ -156,6 +166,10 @@ func TestScenarioChild(t *testing.T) {
 		}
 	}()
 	t.Logf("stack up in %s", time.Since(start).Round(time.Millisecond))
+	if scenario == "forged" {
+		forgedScenario(t, ctx, st)
+		return
+	}
 
 	// The test's own subscriber on the results topic, created before any job.
 	sub, err := st.SubscribeResults(ctx, "e2e-results")
@@ -333,6 +347,88 @@ func TestScenarioChild(t *testing.T) {
 	t.Logf("summary: scenario=%s jobs=%d notifications=%d results_messages=%d webhook_messages=%d attempts=%d duplicates=%d failed_attempts=%d push=%v elapsed=%s",
 		scenario, len(jobs), st.Notifications(), seen.messages, stats.Messages, stats.Attempts, stats.Duplicates, stats.Failed,
 		st.Dispatcher.Stats(), time.Since(start).Round(time.Millisecond))
+}
+
+func forgedScenario(t *testing.T, ctx context.Context, st *devstack.Stack) {
+	sub, err := st.SubscribeResults(ctx, "forged-results")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var got []event.ResultsEvent
+	recvCtx, stopRecv := context.WithCancel(ctx)
+	defer stopRecv()
+	go sub.Receive(recvCtx, func(_ context.Context, m *pubsub.Message) {
+		var e event.ResultsEvent
+		if json.Unmarshal(m.Data, &e) == nil {
+			mu.Lock()
+			got = append(got, e)
+			mu.Unlock()
+		}
+		m.Ack()
+	})
+
+	ref, err := st.SubmitFileBatch(ctx, devstack.SubmitOptions{Text: "forged"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Sim.FinishJob(ref.Name); err != nil {
+		t.Fatal(err)
+	}
+	signer, err := webhook.NewSigner(st.WebhookSecret())
+	if err != nil {
+		t.Fatal(err)
+	}
+	post := func(webhookID, typ string, data map[string]any) {
+		t.Helper()
+		data["id"] = ref.Name
+		body, _ := json.Marshal(map[string]any{"type": typ, "version": "v1", "timestamp": time.Now().UTC().Format(time.RFC3339), "data": data})
+		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, st.ReceiverURL, bytes.NewReader(body))
+		for k, v := range signer.Headers(webhookID, time.Now(), body) {
+			req.Header[k] = v
+		}
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		if res.StatusCode != 200 {
+			t.Fatalf("%s: status %d", typ, res.StatusCode)
+		}
+	}
+	post("msg_forged", event.TypeBatchFailed, map[string]any{"error_code": "INTERNAL", "error_message": "forged"})
+	jobs, err := st.WaitCollected(ctx, []string{ref.ID}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	j := jobs[0]
+	if j.State != string(event.StateSucceeded) || j.CollectedState != string(event.StateSucceeded) || j.Counts.Results != 3 ||
+		j.Error != nil || j.Verification != ledger.VerdictContradicted || j.ReportedState != string(event.StateFailed) {
+		t.Fatalf("job after the forged claim: %+v", j)
+	}
+	post("msg_genuine", event.TypeBatchSucceeded, map[string]any{})
+	for {
+		d, err := st.Ledger.GetDelivery(ctx, "msg_genuine")
+		if err == nil && d.Verification == ledger.VerdictConfirmed {
+			break
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("the genuine delivery was never verified: %+v %v", d, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	time.Sleep(time.Second) // a second results event would show up by now
+	mu.Lock()
+	defer mu.Unlock()
+	if len(got) == 0 {
+		t.Fatal("no results event")
+	}
+	for _, e := range got {
+		if e.JobID != ref.ID || e.State != event.StateSucceeded || e.EventID != event.ResultsEventID(ref.ID, event.StateSucceeded) {
+			t.Errorf("results event %+v; want only succeeded for %s", e, ref.ID)
+		}
+	}
+	t.Logf("summary: scenario=forged results_messages=%d state=%s verification=%s", len(got), j.State, j.Verification)
 }
 
 // TestStartWithoutEmulatorBinary: a missing emulator is reported with the

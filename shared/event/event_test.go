@@ -3,9 +3,11 @@ package event
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 )
 
 func TestParseEnvelope(t *testing.T) {
@@ -142,6 +144,12 @@ func FuzzParseEnvelope(f *testing.F) {
 		`{"type":"batch.failed","data":{"id":"b","error_code":3}}`,
 		`{"type":"x","data":{"id":"models/m/operations/","k":null}}`,
 		`{"type":"","data":{"id":1e400}}`, `null`, `{}`, `"x"`,
+		`{"type":"batch.succeeded","timestamp":"0000-01-01T00:00:00+01:00","data":{"id":"b"}}`,
+		`{"type":"batch.succeeded","timestamp":"9999-12-31T23:59:59-01:00","data":{"id":"b"}}`,
+		`{"type":"batch.succeeded","timestamp":"2026-05-04T12:00:00.999999999Z","data":{"id":"batches/` + strings.Repeat("a", 1100) + `"}}`,
+		`{"type":"` + strings.Repeat("x", 300) + `.y","data":{"id":"b"}}`,
+		`{"type":"__x.y","data":{"id":"__"}}`,
+		`{"type":"batch.succeeded","data":{"id":"b","labels":{"` + strings.Repeat("k", 300) + `":"v"}}}`,
 	} {
 		f.Add([]byte(s))
 	}
@@ -160,8 +168,16 @@ func FuzzParseEnvelope(f *testing.F) {
 		if err != nil {
 			return
 		}
-		if ref.ID == "" || strings.Contains(ref.ID, "/") || ref.ID == "." || ref.ID == ".." || len(ref.ID) > MaxDocIDBytes {
+		if ref.ID == "" || strings.Contains(ref.ID, "/") || ref.ID == "." || ref.ID == ".." || len(ref.ID) > MaxJobIDBytes ||
+			(strings.HasPrefix(ref.ID, "__") && strings.HasSuffix(ref.ID, "__")) {
 			t.Fatalf("ParseRef(%q,%q) gave an unusable document id %q", env.Type, env.Data.ID, ref.ID)
+		}
+		// Whatever was accepted can be stored and published.
+		if !ValidTimestamp(env.Timestamp) || CheckText("type", env.Type, MaxTypeBytes) != nil {
+			t.Fatalf("accepted an envelope beyond limits: %q at %v", env.Type, env.Timestamp)
+		}
+		if _, err := Encode(JobEvent{Type: env.Type, JobID: ref.ID, EventTime: env.Timestamp, Data: env.Data}); err != nil {
+			t.Fatalf("accepted envelope cannot be encoded: %v", err)
 		}
 		// Re-encoding the data and parsing it again is stable.
 		b, err := json.Marshal(env.Data)
@@ -173,4 +189,131 @@ func FuzzParseEnvelope(f *testing.F) {
 			t.Fatalf("data round trip: %v %q", err, d.ID)
 		}
 	})
+}
+
+func TestLimits(t *testing.T) {
+	for _, tc := range []struct {
+		s   string
+		max int
+		ok  bool
+	}{
+		{"batch.succeeded", MaxTypeBytes, true},
+		{"", MaxTypeBytes, false},
+		{strings.Repeat("x", MaxTypeBytes+1), MaxTypeBytes, false},
+		{"a\x00b", MaxTypeBytes, false},
+		{"a\nb", MaxTypeBytes, false},
+		{"\xff", MaxTypeBytes, false},
+		{"é", MaxTypeBytes, true},
+	} {
+		if err := CheckText("x", tc.s, tc.max); (err == nil) != tc.ok || (err != nil && !errors.Is(err, ErrLimit)) {
+			t.Errorf("CheckText(%q) = %v, want ok=%v", tc.s, err, tc.ok)
+		}
+	}
+	for _, tc := range []struct {
+		t  time.Time
+		ok bool
+	}{
+		{time.Time{}, true},
+		{time.Date(1, 1, 1, 0, 0, 0, 0, time.UTC), true},
+		{time.Date(9999, 12, 31, 23, 59, 59, 0, time.UTC), true},
+		{time.Date(0, 12, 31, 23, 59, 59, 0, time.UTC), false},
+		{time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC), false},
+	} {
+		if got := ValidTimestamp(tc.t); got != tc.ok {
+			t.Errorf("ValidTimestamp(%v) = %v", tc.t, got)
+		}
+	}
+	for _, tc := range []struct {
+		in   string
+		max  int
+		want string
+	}{
+		{"short", 10, "short"},
+		{"abcdefghijkl", 10, "abcdefg…"},
+		{"ééééé", 7, "éé…"},
+		{"a\xffb", 10, "a\uFFFDb"},
+	} {
+		if got := Bound(tc.in, tc.max); got != tc.want || len(got) > tc.max || !utf8.ValidString(got) {
+			t.Errorf("Bound(%q, %d) = %q, want %q", tc.in, tc.max, got, tc.want)
+		}
+	}
+}
+
+func TestEnvelopeLimits(t *testing.T) {
+	for name, body := range map[string]string{
+		"year 0":             `{"type":"batch.succeeded","timestamp":"0000-01-01T00:00:00+01:00","data":{"id":"b"}}`,
+		"year 10000 via tz":  `{"type":"batch.succeeded","timestamp":"9999-12-31T23:59:59-01:00","data":{"id":"b"}}`,
+		"type too long":      `{"type":"` + strings.Repeat("t", MaxTypeBytes+1) + `","data":{"id":"b"}}`,
+		"type with a NUL":    `{"type":"batch.succeeded\u0000","data":{"id":"b"}}`,
+	} {
+		if _, err := ParseEnvelope([]byte(body)); !errors.Is(err, ErrInvalidEnvelope) {
+			t.Errorf("%s: err = %v, want ErrInvalidEnvelope", name, err)
+		}
+	}
+	for _, tc := range []struct{ typ, id string }{
+		{"__x.y", "__"},
+		{"a/b.c", "x"},
+		{"9lives.done", "x"},
+		{strings.Repeat("k", 33) + ".done", "x"},
+		{"batch.succeeded", strings.Repeat("i", MaxJobIDBytes)},
+	} {
+		if _, err := ParseRef(tc.typ, tc.id); !errors.Is(err, ErrInvalidEnvelope) {
+			t.Errorf("ParseRef(%.40q, %.20q) = %v, want ErrInvalidEnvelope", tc.typ, tc.id, err)
+		}
+	}
+}
+
+func TestTypeFor(t *testing.T) {
+	for _, tc := range []struct {
+		k    Kind
+		s    State
+		want string
+	}{
+		{KindBatch, StateSucceeded, TypeBatchSucceeded},
+		{KindBatch, StateExpired, TypeBatchExpired},
+		{KindVideo, StateSucceeded, TypeVideoGenerated},
+		{KindVideo, StateFailed, TypeVideoFailed},
+		{KindInteraction, StateRequiresAction, TypeInteractionRequiresAction},
+		{KindInteraction, StateSucceeded, TypeInteractionCompleted},
+		{KindBatch, StateRunning, ""},
+		{"custom", StateSucceeded, ""},
+	} {
+		if got := TypeFor(tc.k, tc.s); got != tc.want {
+			t.Errorf("TypeFor(%s, %s) = %q, want %q", tc.k, tc.s, got, tc.want)
+		}
+	}
+	// Every type Gemini sends for a collected kind maps back to itself.
+	for typ, s := range stateOfType {
+		if k := KindOf(typ); k.Collected() && TypeFor(k, s) != typ {
+			t.Errorf("TypeFor(%s, %s) = %q, want %q", k, s, TypeFor(k, s), typ)
+		}
+	}
+}
+
+// Labels that cannot be Pub/Sub attributes stay in the body but are left
+// out of the attributes, so the publish cannot fail for good.
+func TestResultsEventAttributesFitPubSub(t *testing.T) {
+	labels := map[string]string{
+		"ok":                     "v",
+		strings.Repeat("k", 251): "key too long as label_<k>",
+		"big":                    strings.Repeat("v", MaxAttributeValueBytes+1),
+		"bad\xff":                "key not UTF-8",
+		"badv":                   "\xff",
+	}
+	for i := range 200 {
+		labels[fmt.Sprintf("n%03d", i)] = "x"
+	}
+	a := ResultsEvent{EventID: "e", JobID: "j", Labels: labels}.Attributes()
+	// Valid labels in key order until the attribute limit: n000…n094.
+	if len(a) != MaxAttributes || a["label_n000"] != "x" || a["label_n094"] != "x" || a["label_n095"] != "" || a["label_ok"] != "" {
+		t.Fatalf("%d attributes: %v", len(a), a)
+	}
+	if a := (ResultsEvent{Labels: map[string]string{"ok": "v", "big": strings.Repeat("v", 2000)}}).Attributes(); a["label_ok"] != "v" || a["label_big"] != "" {
+		t.Errorf("attributes = %v", a)
+	}
+	for k, v := range a {
+		if len(k) > MaxAttributeKeyBytes || len(v) > MaxAttributeValueBytes || !utf8.ValidString(k) || !utf8.ValidString(v) {
+			t.Errorf("attribute %.40q=%.40q beyond limits", k, v)
+		}
+	}
 }
