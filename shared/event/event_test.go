@@ -241,10 +241,10 @@ func TestLimits(t *testing.T) {
 
 func TestEnvelopeLimits(t *testing.T) {
 	for name, body := range map[string]string{
-		"year 0":             `{"type":"batch.succeeded","timestamp":"0000-01-01T00:00:00+01:00","data":{"id":"b"}}`,
-		"year 10000 via tz":  `{"type":"batch.succeeded","timestamp":"9999-12-31T23:59:59-01:00","data":{"id":"b"}}`,
-		"type too long":      `{"type":"` + strings.Repeat("t", MaxTypeBytes+1) + `","data":{"id":"b"}}`,
-		"type with a NUL":    `{"type":"batch.succeeded\u0000","data":{"id":"b"}}`,
+		"year 0":            `{"type":"batch.succeeded","timestamp":"0000-01-01T00:00:00+01:00","data":{"id":"b"}}`,
+		"year 10000 via tz": `{"type":"batch.succeeded","timestamp":"9999-12-31T23:59:59-01:00","data":{"id":"b"}}`,
+		"type too long":     `{"type":"` + strings.Repeat("t", MaxTypeBytes+1) + `","data":{"id":"b"}}`,
+		"type with a NUL":   `{"type":"batch.succeeded\u0000","data":{"id":"b"}}`,
 	} {
 		if _, err := ParseEnvelope([]byte(body)); !errors.Is(err, ErrInvalidEnvelope) {
 			t.Errorf("%s: err = %v, want ErrInvalidEnvelope", name, err)
