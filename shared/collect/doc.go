@@ -1,30 +1,44 @@
 // Package collect is the Collector's domain: for each JobEvent pushed from
-// the events topic it reads the finished job from Gemini with the genai
-// SDK, stores what it got in Firestore (jobs/{job_id} and
-// jobs/{job_id}/results), and publishes one ResultsEvent on the results
-// topic. The function package (functions/collector) only decodes the push
-// and maps [Service.Handle]'s error to a status code.
+// the events topic it reads the job from Gemini's API with the genai SDK
+// (gemini.Client.ReadJob: one call), stores the API's state and what it
+// collected in Firestore (jobs/{job_id} and jobs/{job_id}/results), and
+// publishes one ResultsEvent on the results topic. The function package
+// (functions/collector) only decodes the push and maps [Service.Handle]'s
+// error to a status code.
 //
-// # What is fetched per event type
+// # A webhook is a claim
 //
-//   - batch.succeeded: Batches.Get. Inline responses are taken from the
-//     job; an output file (Dest.FileName, or the webhook's file pointer when
-//     the job has none) is streamed with gemini.Client.OpenFile and read line
+// The event's type is what the webhook claims; the state collected and
+// announced is the one the API shows. The verdict on the claim
+// (ledger.Verification: confirmed, contradicted, superseded, unverifiable)
+// is written on the job and on the delivery. When the API shows a state
+// with nothing to collect (submitted, running), the claim was premature or
+// false: a young claim (within Options.ClaimGrace of its publication) is
+// retried by redelivery, since the API may lag its own webhook; an older
+// one is acknowledged. A job the API key cannot read (404, 403) changes
+// nothing. A terminal state read from the API and collected is final:
+// later claims are checked against it without calling Gemini.
+//
+// # What is collected per state
+//
+//   - batch succeeded: inline responses are taken from the job; an output
+//     file (Dest.FileName from the API — never a webhook's pointer, which
+//     could name another file this key can read) is streamed with
+//     gemini.Client.OpenFile and read line
 //     by line with no line-length limit, so memory does not grow with the
 //     file. Each response becomes one document results/{index:%09d} with
 //     key, index, metadata, text, finish_reason, tokens and a per-line
 //     error. A text longer than [MaxTextBytes] is split into documents
 //     {index}-p001, -p002, … carrying part/parts; nothing is dropped. A line
 //     that is not JSON is stored as an error result (code invalid_line).
-//   - batch.failed, batch.expired, batch.cancelled, interaction.cancelled:
-//     nothing is fetched. The SDK never fills BatchJob.Error, so the error
-//     is the webhook's error_code/error_message.
-//   - video.generated: Operations.GetVideosOperation. Each video's URI, MIME
+//   - batch failed, expired or cancelled: no results. The job's error is the
+//     API's (the SDK never fills BatchJob.Error, so ReadJob reads the raw
+//     operation's error for a failed batch: a second call, only then).
+//   - video: each video's URI, MIME
 //     type and Gemini file name go to the job's output.videos; with a
 //     [VideoStore] (VIDEO_BUCKET) the bytes are streamed to
 //     gs://bucket/videos/<job_id>/<n>.mp4 and output.videos[n].gcs_uri set.
-//   - interaction.completed, interaction.failed, interaction.requires_action:
-//     Interactions.Get. output holds status, text, steps (JSON maps; an
+//   - interaction in a collectable state: output holds status, text, steps (JSON maps; an
 //     array directly inside an array becomes {"values": […]} because
 //     Firestore cannot store nested arrays) and, for requires_action, the
 //     unanswered function calls as pending_calls [{id, name, arguments,
@@ -32,7 +46,9 @@
 //     interaction. The text is also stored as results/000000000. Large
 //     text or steps are left out of the job document (text_in_results,
 //     steps_omitted) to respect Firestore's 1 MiB document limit.
-//   - any other type: recorded as last_unknown_event, acknowledged.
+//   - an event of a family geminihooks does not collect: recorded as
+//     last_unknown_event, acknowledged. An unknown event type of a known
+//     family is a trigger like any other: the API says what happened.
 //
 // The job summary (collection_state, collected_state, counts, tokens,
 // results_path, completed_at = Gemini's event time, collected_at,
@@ -46,8 +62,8 @@
 // summary (clearing results_event_id), publish, then results_event_id.
 // Hence a consumer of the results event always finds the summary, and:
 //
-//   - a redelivery that finds results_event_id set for the event's state is
-//     acknowledged without refetching or re-publishing;
+//   - a redelivery that finds results_event_id set for the state the API
+//     shows is acknowledged without refetching or re-publishing;
 //   - one that finds the summary saved but results_event_id unset (the
 //     previous attempt died before or while publishing) re-publishes from
 //     the stored summary without refetching;
@@ -55,18 +71,17 @@
 //     may both publish; the two messages carry the same event_id
 //     (event.ResultsEventID), which consumers de-duplicate on.
 //
-// A stale event — the job's state is different and not lower-ranked, e.g.
-// requires_action arriving after completed, or a second, different terminal
-// event — is skipped: the event announcing the job's current state is
-// collected on its own delivery. A summary is never overwritten by the
-// collection of a lower-ranked state.
+// A summary is never overwritten by the collection of a lower-ranked state
+// (two collections racing, the slower one reading an earlier state).
 //
 // # Errors and retries
 //
-// Gemini errors are classified by package gemini: 400/404/410/422 are
-// permanent; 429, 5xx, 401/403 (fixable configuration), network and
-// unexpected responses are transient. Firestore, Cloud Storage and Pub/Sub
-// failures are transient.
+// Gemini errors are classified by package gemini: reading the job, 404 and
+// 403 make the claim unverifiable (see above); otherwise 400/404/410/422
+// are permanent; 429, 5xx, 401, network and unexpected responses are
+// transient. Firestore, Cloud Storage and Pub/Sub failures are transient.
+// Every read of the job is bounded by Options.ReadTimeout and the whole
+// handling by the function's deadline (topology.CollectorDeadline).
 //
 //   - Transient: Handle returns the error, the function answers 503 and
 //     Pub/Sub redelivers with backoff. On the last attempt
@@ -76,10 +91,12 @@
 //     to the dead-letter topic. No results event is published then: a
 //     replay from the dead-letter topic may still succeed, and its event
 //     would share the same event_id.
-//   - Permanent (job gone at Gemini, unusable data): recorded as
-//     collect_failed with collect_error, a ResultsEvent with
-//     collection_state collect_failed is published, and the message is
-//     acknowledged.
+//   - Permanent, with the API's state known (an output file gone, unusable
+//     data): recorded as collect_failed with collect_error, a ResultsEvent
+//     with collection_state collect_failed is published for that state,
+//     and the message is acknowledged.
+//   - Permanent while reading the job (no state known): recorded as
+//     collect_failed, acknowledged, nothing announced.
 //   - A message that is not a JobEvent returns [ErrInvalidEvent] (400): it
 //     can only dead-letter.
 //
