@@ -7,10 +7,11 @@ locals {
     "artifactregistry.googleapis.com", # images built from the function source
     "cloudbuild.googleapis.com",       # the Go buildpack build of each function
     "cloudfunctions.googleapis.com",   # google_cloudfunctions2_function
+    "cloudtrace.googleapis.com",       # traces exported by the functions (var.tracing)
     "firestore.googleapis.com",        # job ledger, deliveries, results
     "iam.googleapis.com",              # service accounts
-    "logging.googleapis.com",          # log-based metric for Collector errors
-    "monitoring.googleapis.com",       # alert policies
+    "logging.googleapis.com",          # log-based metrics behind the dashboard
+    "monitoring.googleapis.com",       # alert policies, dashboard
     "pubsub.googleapis.com",           # events/results topics, push subscriptions, DLQs
     "run.googleapis.com",              # gen2 functions run as Cloud Run services
     "secretmanager.googleapis.com",    # webhook secret, API key, notifier destination
