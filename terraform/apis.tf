@@ -7,7 +7,7 @@ locals {
     "artifactregistry.googleapis.com", # images built from the function source
     "cloudbuild.googleapis.com",       # the Go buildpack build of each function
     "cloudfunctions.googleapis.com",   # google_cloudfunctions2_function
-    "cloudtrace.googleapis.com",       # traces exported by the functions (var.tracing)
+    "cloudtrace.googleapis.com",       # Cloud Trace, where the functions' traces are read
     "firestore.googleapis.com",        # job ledger, deliveries, results
     "iam.googleapis.com",              # service accounts
     "logging.googleapis.com",          # log-based metrics behind the dashboard
@@ -16,6 +16,7 @@ locals {
     "run.googleapis.com",              # gen2 functions run as Cloud Run services
     "secretmanager.googleapis.com",    # webhook secret, API key, notifier destination
     "storage.googleapis.com",          # source zip bucket
+    "telemetry.googleapis.com",        # OTLP endpoint the functions export spans to (var.tracing)
   ])
 }
 

@@ -6,7 +6,7 @@
 #              · storage.objectCreator (video bucket, only when var.video_bucket is set)
 #   notifier   datastore.user (this database) · secretAccessor (destination secret; the Notifier is optional)
 #   workflow   datastore.user (this database) · secretAccessor (API key)
-#   all        cloudtrace.agent (project; only when var.tracing.enabled)
+#   all        telemetry.tracesWriter (project; only when var.tracing.enabled)
 # Push: one invoker service account per push subscription (run.invoker on its
 # function only). Build: one builder service account for Cloud Build.
 # tests/iam.tftest.hcl asserts this table.
@@ -127,13 +127,14 @@ resource "google_storage_bucket_iam_member" "collector_writes_videos" {
   member = local.runtime_member["collector"]
 }
 
-# roles/cloudtrace.agent: write spans to Cloud Trace (shared/tracing). It can
-# only be granted on the project; it allows writing traces, not reading them.
+# roles/telemetry.tracesWriter: write spans to Cloud Trace through the
+# Telemetry (OTLP) API (shared/tracing). Granted on the project, the only
+# level it exists at; it allows writing spans, not reading traces.
 resource "google_project_iam_member" "trace_agent" {
   for_each = var.tracing.enabled ? local.functions : {}
 
   project = var.project_id
-  role    = "roles/cloudtrace.agent"
+  role    = "roles/telemetry.tracesWriter"
   member  = local.runtime_member[each.key]
 }
 

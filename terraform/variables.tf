@@ -353,8 +353,9 @@ variable "tracing" {
     results topic and the Notifier/Workflow (trace context travels in the
     messages' googclient_traceparent attribute), and every log line carries
     its trace id.
-    enabled: export spans to Cloud Trace (TRACE_EXPORTER=cloudtrace) and grant
-      each function roles/cloudtrace.agent. Off: no export and no grant; log
+    enabled: export spans to Cloud Trace over OTLP (TRACE_EXPORTER=cloudtrace,
+      telemetry.googleapis.com) and grant each function
+      roles/telemetry.tracesWriter. Off: no export and no grant; log
       lines still carry the request's trace id.
     sample_ratio: share of traces exported (TRACE_SAMPLE_RATIO, 0-1). The
       decision is made from the trace id, so a trace is kept or dropped whole

@@ -234,8 +234,8 @@ run "tracing_exports_to_cloud_trace_by_default" {
     error_message = "every function must export traces to Cloud Trace by default"
   }
   assert {
-    condition     = toset([for m in google_project_iam_member.trace_agent : "${m.member} ${m.role}"]) == toset([for k in ["receiver", "collector", "workflow"] : "serviceAccount:geminihooks-${k}@test-project.iam.gserviceaccount.com roles/cloudtrace.agent"])
-    error_message = "each deployed function needs roles/cloudtrace.agent to export"
+    condition     = toset([for m in google_project_iam_member.trace_agent : "${m.member} ${m.role}"]) == toset([for k in ["receiver", "collector", "workflow"] : "serviceAccount:geminihooks-${k}@test-project.iam.gserviceaccount.com roles/telemetry.tracesWriter"])
+    error_message = "each deployed function needs roles/telemetry.tracesWriter to export"
   }
 }
 
@@ -250,6 +250,6 @@ run "tracing_off_exports_nothing" {
       for f in google_cloudfunctions2_function.this :
       !contains(keys(f.service_config[0].environment_variables), "TRACE_EXPORTER")
     ]) && length(google_project_iam_member.trace_agent) == 0
-    error_message = "tracing.enabled = false must not configure an exporter or grant cloudtrace.agent"
+    error_message = "tracing.enabled = false must not configure an exporter or grant telemetry.tracesWriter"
   }
 }

@@ -50,10 +50,10 @@ run "runtime_roles_with_optional_grants" {
       "serviceAccount:geminihooks-workflow@test-project.iam.gserviceaccount.com roles/datastore.user project:resource.name == \"projects/test-project/databases/(default)\"",
       "serviceAccount:geminihooks-workflow@test-project.iam.gserviceaccount.com roles/secretmanager.secretAccessor secret:geminihooks-gemini-api-key",
 
-      "serviceAccount:geminihooks-receiver@test-project.iam.gserviceaccount.com roles/cloudtrace.agent project",
-      "serviceAccount:geminihooks-collector@test-project.iam.gserviceaccount.com roles/cloudtrace.agent project",
-      "serviceAccount:geminihooks-notifier@test-project.iam.gserviceaccount.com roles/cloudtrace.agent project",
-      "serviceAccount:geminihooks-workflow@test-project.iam.gserviceaccount.com roles/cloudtrace.agent project",
+      "serviceAccount:geminihooks-receiver@test-project.iam.gserviceaccount.com roles/telemetry.tracesWriter project",
+      "serviceAccount:geminihooks-collector@test-project.iam.gserviceaccount.com roles/telemetry.tracesWriter project",
+      "serviceAccount:geminihooks-notifier@test-project.iam.gserviceaccount.com roles/telemetry.tracesWriter project",
+      "serviceAccount:geminihooks-workflow@test-project.iam.gserviceaccount.com roles/telemetry.tracesWriter project",
 
       "serviceAccount:geminihooks-builder@test-project.iam.gserviceaccount.com roles/logging.logWriter project",
       "serviceAccount:geminihooks-builder@test-project.iam.gserviceaccount.com roles/artifactregistry.writer repo:geminihooks-functions",
@@ -96,7 +96,7 @@ run "no_optional_grants_by_default" {
 
   assert {
     condition     = length(google_project_iam_member.trace_agent) == 0
-    error_message = "without tracing no function may hold roles/cloudtrace.agent"
+    error_message = "without tracing no function may hold roles/telemetry.tracesWriter"
   }
 
   assert {
