@@ -78,12 +78,19 @@ func (p *PubSubPublisher) WithTimeout(d time.Duration) *PubSubPublisher {
 	return p
 }
 
+// maxAttributes is Pub/Sub's limit on attributes per message.
+const maxAttributes = 100
+
 // withTraceContext returns a copy of attrs with ctx's trace context added
-// (attrs itself may be shared by the caller).
+// (attrs itself may be shared by the caller). A message that already has
+// the most attributes Pub/Sub accepts goes without: a publish that can never
+// succeed would cost more than a broken trace.
 func withTraceContext(ctx context.Context, attrs map[string]string) map[string]string {
 	out := make(map[string]string, len(attrs)+1)
 	maps.Copy(out, attrs)
-	tracing.Inject(ctx, out)
+	if len(out) < maxAttributes {
+		tracing.Inject(ctx, out)
+	}
 	return out
 }
 
