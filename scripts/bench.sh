@@ -7,13 +7,14 @@
 #   3. chaos run           go run ./bench/cmd/chaos
 #   4. fuzzing             go test -fuzz for every untrusted-input parser
 #   5. cold start          go run ./bench/cmd/coldstart
+#   6. tracing overhead    go run ./bench/cmd/tracing (Receiver, tracing on vs off)
 #
 # Every figure is printed next to its goal. Figures are ratios of runs made
 # side by side on the same machine; absolute numbers depend on it.
 #
 # Knobs (environment):
 #   RESULTS=results            output directory
-#   ONLY="pushpoll loadtest chaos fuzz coldstart"   sections to run
+#   ONLY="pushpoll loadtest chaos fuzz coldstart tracing"   sections to run
 #   PUSHPOLL_JOBS=1000         concurrent jobs (webhook run)
 #   PUSHPOLL_POLL_JOBS=300     jobs per polling strategy (0 = all PUSHPOLL_JOBS)
 #   PUSHPOLL_WALL=120s         wall time the webhook run's job ends are compressed into
@@ -23,6 +24,7 @@
 #   CHAOS_TIMEOUT=6m           bound on each chaos round
 #   FUZZTIME=30s               per fuzz target, one target at a time
 #   COLDSTART_RUNS=5
+#   TRACING_N=2000  TRACING_ROUNDS=6   deliveries per round, alternating rounds per variant
 # ONLY=none re-assembles results/REPORT.md from the parts of earlier runs.
 # Default total: about 10 minutes on 2 cores.
 set -uo pipefail
@@ -30,7 +32,7 @@ cd "$(dirname "$0")/.."
 root="$(pwd -P)"
 
 RESULTS="${RESULTS:-results}"
-ONLY="${ONLY:-pushpoll loadtest chaos fuzz coldstart}"
+ONLY="${ONLY:-pushpoll loadtest chaos fuzz coldstart tracing}"
 FUZZTIME="${FUZZTIME:-30s}"
 mkdir -p "$RESULTS/parts"
 results="$(cd "$RESULTS" && pwd -P)"
@@ -38,7 +40,7 @@ parts="$results/parts"
 
 want() { [[ " $ONLY " == *" $1 "* ]]; }
 failed=()
-for p in pushpoll loadtest chaos fuzz coldstart; do
+for p in pushpoll loadtest chaos fuzz coldstart tracing; do
 	want "$p" && rm -f "$parts/$p.md"
 done
 
@@ -73,7 +75,7 @@ if [[ -z "${FIRESTORE_EMULATOR_HOST:-}" ]] && { want pushpoll || want loadtest |
 fi
 
 echo "bench.sh: building the benchmark mains"
-go build -o "$bin/" ./bench/cmd/pushpoll ./bench/cmd/loadtest ./bench/cmd/chaos ./bench/cmd/coldstart || exit 1
+go build -o "$bin/" ./bench/cmd/pushpoll ./bench/cmd/loadtest ./bench/cmd/chaos ./bench/cmd/coldstart ./bench/cmd/tracing || exit 1
 
 step() { # step NAME command...
 	local name="$1"; shift
@@ -161,6 +163,9 @@ want fuzz && step "fuzzing" fuzz
 if want coldstart; then
 	step "cold start" "$bin/coldstart" -runs "${COLDSTART_RUNS:-5}" -out "$parts"
 fi
+if want tracing; then
+	step "tracing overhead" "$bin/tracing" -n "${TRACING_N:-2000}" -rounds "${TRACING_ROUNDS:-6}" -out "$parts"
+fi
 
 # ------------------------------------------------------------ report
 report="$results/REPORT.md"
@@ -173,13 +178,13 @@ report="$results/REPORT.md"
 	echo "Numbers are noisy on a shared machine: read the ratios, not the absolute values."
 	echo
 	echo "Reproduce with \`./scripts/bench.sh\` (about 10 minutes; knobs such as \`PUSHPOLL_JOBS\`, \`CHAOS_JOBS\`, \`FUZZTIME\` are listed in the script)."
-	echo "Sections: 1 push vs poll, 2 Receiver load test, 3 chaos run, 4 fuzzing, 5 cold start. Each says how it measures; every goal is checked in a table."
+	echo "Sections: 1 push vs poll, 2 Receiver load test, 3 chaos run, 4 fuzzing, 5 cold start, 6 tracing overhead. Each says how it measures; every goal is checked in a table."
 	echo
 	echo "## Goals at a glance"
 	echo
 	echo "| section | goal | measured | verdict |"
 	echo "| --- | --- | --- | --- |"
-	for p in pushpoll loadtest chaos fuzz coldstart; do
+	for p in pushpoll loadtest chaos fuzz coldstart tracing; do
 		[[ -f "$parts/$p.md" ]] || continue
 		grep -E '\| (met|\*\*NOT met\*\*) \|$' "$parts/$p.md" | sed "s/^|/| $p |/"
 	done
@@ -194,7 +199,7 @@ report="$results/REPORT.md"
 		fi
 	fi
 	echo
-	for p in pushpoll loadtest chaos fuzz coldstart; do
+	for p in pushpoll loadtest chaos fuzz coldstart tracing; do
 		[[ -f "$parts/$p.md" ]] && { cat "$parts/$p.md"; echo; }
 	done
 	if [[ ${#failed[@]} -gt 0 ]]; then

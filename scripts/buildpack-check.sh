@@ -3,7 +3,11 @@
 # functions the way Cloud Build will, from exactly the files Terraform zips,
 # then starts each entry point and checks that it serves HTTP.
 #
-#   scripts/buildpack-check.sh [EntryPoint ...]     (default: all of ENTRY_POINTS)
+#   scripts/buildpack-check.sh [--out FILE] [--build-only] [EntryPoint ...]
+#                                  (default: all of ENTRY_POINTS)
+#   --out FILE     also keep the built binary at FILE (scripts/deploy-shape.sh
+#                  starts it with each function's Terraform configuration)
+#   --build-only   build (and keep with --out) without starting the entry points
 #
 # What it reproduces (GoogleCloudPlatform/buildpacks, go/functions_framework):
 #   - the source is the module minus terraform/source-excludes.txt (the same
@@ -32,6 +36,21 @@ START_TIMEOUT_SECONDS="${START_TIMEOUT_SECONDS:-20}"
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)"
 excludes_file="$root/terraform/source-excludes.txt"
+out_file=""
+build_only=0
+while [ $# -gt 0 ]; do
+	case "$1" in
+	--out)
+		[ $# -ge 2 ] || { echo "buildpack-check: --out needs a file" >&2; exit 2; }
+		out_file="$(cd "$(dirname "$2")" && pwd -P)/$(basename "$2")" || { echo "buildpack-check: no directory for $2" >&2; exit 2; }
+		shift 2
+		;;
+	--build-only) build_only=1; shift ;;
+	--) shift; break ;;
+	-*) echo "buildpack-check: unknown option $1" >&2; exit 2 ;;
+	*) break ;;
+	esac
+done
 [ $# -gt 0 ] && ENTRY_POINTS=("$@")
 
 for tool in go python3 curl; do
@@ -222,6 +241,14 @@ if ! build_out="$(go build -trimpath -o "$bin" ./functions.local/app 2>&1)"; the
 	fi
 fi
 echo "    built ($build_mode)"
+if [ -n "$out_file" ]; then
+	cp "$bin" "$out_file"
+	echo "    kept at $out_file"
+fi
+if [ $build_only = 1 ]; then
+	echo "buildpack-check: built ${#present[@]} of ${#ENTRY_POINTS[@]} entry points (--build-only: not started)"
+	exit 0
+fi
 
 # ------------------------------------------------------------ 4. serve each entry point
 # Dummy configuration so that nothing at start-up needs Google: secrets as

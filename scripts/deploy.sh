@@ -10,19 +10,30 @@
 #
 # Environment:
 #   TF_VAR_project_id or a tfvars file in TF_ARGS   the project (required)
+#   TF_STATE_BUCKET    GCS bucket holding the Terraform state (required, unless
+#                      terraform/backend_override.tf selects another backend);
+#                      create it once, versioned (see terraform/README.md, "State")
+#   TF_STATE_PREFIX    state path inside the bucket (default: geminihooks); use
+#                      one prefix per deployment sharing a bucket
 #   TF_ARGS            extra terraform arguments, e.g. "-var-file=prod.tfvars"
 #   GEMINI_API_KEY     Gemini API key: used by the CLI for the webhook calls, and
 #                      stored as the API key secret when that has no version yet
+#   NOTIFIER_DESTINATION  with notifier.enabled: the URL (or JSON list of
+#                      destinations) stored as the first version of the
+#                      destination secret, which the Notifier needs to start
 #   WEBHOOK_NAME       display name of the webhook (default: <name_prefix>-receiver)
 #   WEBHOOK_EVENTS     comma-separated subscribed events (default: all 7
 #                      subscribable ones)
 #   AUTO_APPROVE=1     pass -auto-approve to terraform apply
 #
-# Why two applies: the Receiver mounts the webhook secret, and a function
-# revision whose secret has no version does not start. So the first, targeted
-# apply creates only the APIs and the secret containers; then the webhook is
-# registered at the Receiver's (deterministic) URL, which stores its signing
-# secret as the first version; then the full apply deploys the functions.
+# Why two applies: the Receiver mounts the webhook secret (the Notifier its
+# destination), and a function revision whose secret has no version does not
+# start. So the first, targeted apply creates only the APIs and the secret
+# containers; then the secrets get their first versions (the webhook is
+# registered at the Receiver's deterministic URL, which stores its signing
+# secret); then the full apply deploys the functions. The full apply is
+# retried once: right after a first apply, new service accounts and grants
+# take a minute to be usable everywhere.
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)"
@@ -46,10 +57,29 @@ approve=()
 
 tf() { terraform -chdir="$tfdir" "$@"; }
 
+# tf_init: initialise the gcs backend (partial configuration in versions.tf)
+# with the state bucket and prefix. The backend locks the state while a plan
+# or apply runs, so two deploys cannot interleave.
+tf_init() {
+	if compgen -G "$tfdir/*override.tf" >/dev/null; then
+		log "terraform init (backend from $(cd "$tfdir" && ls -- *override.tf | tr '\n' ' '))"
+		tf init -input=false >/dev/null
+		return
+	fi
+	[ -n "${TF_STATE_BUCKET:-}" ] || die "TF_STATE_BUCKET must name the GCS bucket that keeps the Terraform state (see terraform/README.md, State)"
+	local bucket="${TF_STATE_BUCKET#gs://}"
+	gcloud storage buckets describe "gs://$bucket" --format='value(name)' >/dev/null 2>&1 ||
+		die "state bucket gs://$bucket not found or not readable; create it once with:
+  gcloud storage buckets create gs://$bucket --project PROJECT --location REGION --uniform-bucket-level-access --public-access-prevention
+  gcloud storage buckets update gs://$bucket --versioning"
+	log "terraform init (state: gs://$bucket/${TF_STATE_PREFIX:-geminihooks})"
+	tf init -input=false -backend-config="bucket=$bucket" -backend-config="prefix=${TF_STATE_PREFIX:-geminihooks}" >/dev/null
+}
+
 # tf_settings: the values this script needs, evaluated from the configuration
 # (not from outputs, which a targeted apply may leave stale).
 tf_settings() {
-	local expr='jsonencode({project = var.project_id, prefix = var.name_prefix, receiver_url = local.receiver_url, webhook_secret = local.webhook_secret_id, api_key_secret = local.api_key_secret_id})'
+	local expr='jsonencode({project = var.project_id, prefix = var.name_prefix, receiver_url = local.receiver_url, webhook_secret = local.webhook_secret_id, api_key_secret = local.api_key_secret_id, notifier_secret = local.notifier_dest_enabled ? local.notifier_secret_id : ""})'
 	local raw
 	raw="$(printf '%s\n' "$expr" | tf console "${tf_args[@]}")" || die "terraform console failed (is project_id set? TF_VAR_project_id or TF_ARGS=-var-file=…)"
 	# console prints the string quoted (HCL syntax); decode it to JSON.
@@ -59,6 +89,7 @@ tf_settings() {
 	receiver_url="$(jq -r .receiver_url <<<"$settings")"
 	webhook_secret="$(jq -r .webhook_secret <<<"$settings")"
 	api_key_secret="$(jq -r .api_key_secret <<<"$settings")"
+	notifier_secret="$(jq -r .notifier_secret <<<"$settings")"
 }
 
 cli() { (cd "$root" && go run ./cmd/geminihooks --project "$project" "$@"); }
@@ -81,8 +112,7 @@ need_api_key() {
 }
 
 deploy() {
-	log "terraform init"
-	tf init -input=false >/dev/null
+	tf_init
 	tf_settings
 	log "project $project, receiver $receiver_url"
 
@@ -116,13 +146,31 @@ deploy() {
 		has_version "$webhook_secret" || die "webhook created but $webhook_secret still has no version"
 	fi
 
+	if [ -n "$notifier_secret" ]; then
+		if has_version "$notifier_secret"; then
+			log "Notifier destination secret $notifier_secret has a version"
+		else
+			[ -n "${NOTIFIER_DESTINATION:-}" ] ||
+				die "notifier.enabled: set NOTIFIER_DESTINATION to the URL (or JSON list of destinations) the Notifier sends to; it becomes the first version of $notifier_secret (the Notifier cannot start without it)"
+			log "storing \$NOTIFIER_DESTINATION as the first version of $notifier_secret"
+			printf '%s' "$NOTIFIER_DESTINATION" | gcloud secrets versions add "$notifier_secret" --project "$project" --data-file=- >/dev/null
+		fi
+	fi
+
 	log "phase 2: full apply (functions, Pub/Sub, Firestore, IAM, monitoring)"
-	tf apply -input=false "${approve[@]}" "${tf_args[@]}"
+	if ! tf apply -input=false "${approve[@]}" "${tf_args[@]}"; then
+		# New service accounts, grants and APIs are eventually consistent:
+		# a first apply can fail on them and succeed a minute later.
+		log "apply failed; retrying once in 60 s (new identities and grants can take a minute to propagate)"
+		sleep 60
+		tf apply -input=false "${approve[@]}" "${tf_args[@]}" || die "terraform apply failed twice; see the errors above"
+	fi
 
 	log "done"
 	printf '    receiver:  %s\n' "$(tf output -raw receiver_url)"
 	printf '    results:   %s\n' "$(tf output -raw results_topic)"
 	printf '    source:    %s\n' "$(tf output -raw source_object)"
+	printf '    dashboard: %s\n' "$(tf output -raw dashboard_url)"
 }
 
 # Rotation keeps both secrets in the mounted `latest` version, comma
@@ -131,7 +179,7 @@ deploy() {
 # writes that version itself (newest first) and never prints the secret.
 rotate() {
 	need_api_key
-	tf init -input=false >/dev/null
+	tf_init
 	tf_settings
 	local id
 	id="$(find_webhook)"
@@ -143,7 +191,7 @@ rotate() {
 }
 
 rotate_finish() {
-	tf init -input=false >/dev/null
+	tf_init
 	tf_settings
 	local current
 	current="$(gcloud secrets versions access latest --secret "$webhook_secret" --project "$project")" ||
@@ -160,6 +208,6 @@ case "$cmd" in
 deploy) deploy ;;
 rotate) rotate ;;
 rotate-finish) rotate_finish ;;
--h | --help | help) sed -n '2,25p' "$0" | sed 's/^# \{0,1\}//' ;;
+-h | --help | help) sed -n '2,36p' "$0" | sed 's/^# \{0,1\}//' ;;
 *) die "unknown command '$cmd' (deploy, rotate, rotate-finish)" ;;
 esac

@@ -7,7 +7,9 @@ cd "$(dirname "$0")/.."
 
 EMULATOR="${FIRESTORE_EMULATOR_PATH:-/usr/lib/google-cloud-sdk/platform/cloud-firestore-emulator/cloud_firestore_emulator}"
 emu_pid=""
+work="$(mktemp -d -t geminihooks-test.XXXXXX)"
 cleanup() {
+  rm -rf "$work"
   if [[ -n "$emu_pid" ]]; then
     kill -TERM -- "-$emu_pid" 2>/dev/null || true
     for _ in $(seq 1 50); do kill -0 -- "-$emu_pid" 2>/dev/null || break; sleep 0.1; done
@@ -52,6 +54,12 @@ if [[ -x scripts/tf-check.sh ]]; then
 fi
 if [[ -x scripts/buildpack-check.sh ]]; then
   echo "test.sh: buildpack-equivalent build"
-  scripts/buildpack-check.sh
+  scripts/buildpack-check.sh --out "$work/function"
+fi
+if [[ -x scripts/deploy-shape.sh ]]; then
+  # Every function Terraform deploys (defaults and everything on), started
+  # with exactly its planned environment and secrets, answering a real request.
+  echo "test.sh: deploy-shape test"
+  scripts/deploy-shape.sh --bin "$work/function"
 fi
 echo "test.sh: all checks passed"

@@ -7,14 +7,16 @@ locals {
     "artifactregistry.googleapis.com", # images built from the function source
     "cloudbuild.googleapis.com",       # the Go buildpack build of each function
     "cloudfunctions.googleapis.com",   # google_cloudfunctions2_function
+    "cloudtrace.googleapis.com",       # Cloud Trace, where the functions' traces are read
     "firestore.googleapis.com",        # job ledger, deliveries, results
     "iam.googleapis.com",              # service accounts
-    "logging.googleapis.com",          # log-based metric for Collector errors
-    "monitoring.googleapis.com",       # alert policies
+    "logging.googleapis.com",          # log-based metrics behind the dashboard
+    "monitoring.googleapis.com",       # alert policies, dashboard
     "pubsub.googleapis.com",           # events/results topics, push subscriptions, DLQs
     "run.googleapis.com",              # gen2 functions run as Cloud Run services
     "secretmanager.googleapis.com",    # webhook secret, API key, notifier destination
     "storage.googleapis.com",          # source zip bucket
+    "telemetry.googleapis.com",        # OTLP endpoint the functions export spans to (var.tracing)
   ])
 }
 

@@ -20,6 +20,20 @@ resource "google_storage_bucket" "source" {
   public_access_prevention    = "enforced"
   force_destroy               = !var.deletion_protection
 
+  # Every code change uploads a new content-addressed zip. A function needs
+  # its zip only while Cloud Build builds it; an aged-out current zip is
+  # uploaded again by the next apply (the object resource sees it missing),
+  # before any function that would rebuild from it.
+  lifecycle_rule {
+    action {
+      type = "Delete"
+    }
+    condition {
+      age            = var.source_retention_days
+      matches_prefix = ["source/"]
+    }
+  }
+
   depends_on = [google_project_service.enabled]
 }
 
@@ -109,6 +123,13 @@ resource "google_cloudfunctions2_function" "this" {
     }
   }
 
+  lifecycle {
+    precondition {
+      condition     = var.min_instances[each.key] <= var.max_instances[each.key]
+      error_message = "min_instances.${each.key} (${var.min_instances[each.key]}) must not exceed max_instances.${each.key} (${var.max_instances[each.key]})."
+    }
+  }
+
   # A revision that mounts a secret fails to start unless its service account
   # can read it, and the datastore grant must exist before the first request.
   depends_on = [
@@ -119,5 +140,6 @@ resource "google_cloudfunctions2_function" "this" {
     google_project_iam_member.builder_logs,
     google_artifact_registry_repository_iam_member.builder_pushes_images,
     google_storage_bucket_iam_member.builder_reads_source,
+    google_project_iam_member.trace_agent,
   ]
 }

@@ -4,8 +4,9 @@
 #   receiver   datastore.user (this database) · pubsub.publisher (events topic) · secretAccessor (webhook secret)
 #   collector  datastore.user (this database) · pubsub.publisher (results topic) · secretAccessor (API key)
 #              · storage.objectCreator (video bucket, only when var.video_bucket is set)
-#   notifier   datastore.user (this database) · secretAccessor (destination secret, only when enabled)
+#   notifier   datastore.user (this database) · secretAccessor (destination secret; the Notifier is optional)
 #   workflow   datastore.user (this database) · secretAccessor (API key)
+#   all        telemetry.tracesWriter (project; only when var.tracing.enabled)
 # Push: one invoker service account per push subscription (run.invoker on its
 # function only). Build: one builder service account for Cloud Build.
 # tests/iam.tftest.hcl asserts this table.
@@ -113,13 +114,28 @@ resource "google_secret_manager_secret_iam_member" "mounted" {
 
 # roles/storage.objectCreator on the video bucket: the Collector writes
 # generated videos there; it never reads, lists or overwrites
-# (https://cloud.google.com/storage/docs/access-control/iam-roles).
+# (https://cloud.google.com/storage/docs/access-control/iam-roles). The role
+# cannot replace an object, so the Collector writes with a does-not-exist
+# precondition and takes 412 (already there from an earlier attempt of the
+# same message) as done: a redelivery after a successful copy succeeds
+# (shared/collect GCSVideos.Put).
 resource "google_storage_bucket_iam_member" "collector_writes_videos" {
   count = var.video_bucket == null ? 0 : 1
 
   bucket = var.video_bucket
   role   = "roles/storage.objectCreator"
   member = local.runtime_member["collector"]
+}
+
+# roles/telemetry.tracesWriter: write spans to Cloud Trace through the
+# Telemetry (OTLP) API (shared/tracing). Granted on the project, the only
+# level it exists at; it allows writing spans, not reading traces.
+resource "google_project_iam_member" "trace_agent" {
+  for_each = var.tracing.enabled ? local.functions : {}
+
+  project = var.project_id
+  role    = "roles/telemetry.tracesWriter"
+  member  = local.runtime_member[each.key]
 }
 
 # ---------------------------------------------------------------- invocation

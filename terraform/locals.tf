@@ -12,9 +12,11 @@ locals {
   }
   dlq_topics = ["events_dlq", "results_dlq"]
 
-  webhook_secret_id     = coalesce(var.webhook_secret_id, "${local.p}-webhook-secret")
-  api_key_secret_id     = coalesce(var.gemini_api_key_secret_id, "${local.p}-gemini-api-key")
-  notifier_dest_enabled = var.notifier.enabled && var.notifier.destination_enabled
+  webhook_secret_id = coalesce(var.webhook_secret_id, "${local.p}-webhook-secret")
+  api_key_secret_id = coalesce(var.gemini_api_key_secret_id, "${local.p}-gemini-api-key")
+  # An enabled Notifier always mounts its destination: without one it fails
+  # every results event, and they all dead-letter (issue 14).
+  notifier_dest_enabled = var.notifier.enabled
   notifier_secret_id    = coalesce(var.notifier.destination_secret_id, "${local.p}-notifier-destination")
 
   # Deterministic: the Receiver URL is known before the function exists, so
@@ -27,7 +29,12 @@ locals {
 
   # ------------------------------------------------------------ functions
   # Every function is built from the same source zip; the entry point picks
-  # the functions.HTTP registration (FUNCTION_TARGET).
+  # the functions.HTTP registration (FUNCTION_TARGET). Adding a function is
+  # one entry here (plus its secret_mounts, and min/max_instances keys);
+  # scripts/deploy-shape.sh then starts it with exactly this configuration and
+  # fails until internal/deployshape has a request for its entry point.
+  # A push-fed function's timeout must stay below its subscription's ack
+  # deadline (the push request timeout): pubsub.tf checks it on every plan.
   all_functions = {
     receiver = {
       entry_point = "Receiver"
@@ -55,7 +62,7 @@ locals {
     notifier = {
       entry_point = "Notifier"
       memory      = "256M"
-      timeout     = 60
+      timeout     = 50 # < its subscription's 60 s ack deadline
       ingress     = "ALLOW_INTERNAL_ONLY"
       env         = {}
     }
@@ -105,6 +112,12 @@ locals {
         FIRESTORE_DATABASE   = var.firestore_database
         LOG_EXECUTION_ID     = "true"
       },
+      # shared/tracing: spans go to Cloud Trace only when tracing is enabled;
+      # trace context is propagated (and logged) either way.
+      var.tracing.enabled ? {
+        TRACE_EXPORTER     = "cloudtrace"
+        TRACE_SAMPLE_RATIO = tostring(var.tracing.sample_ratio)
+      } : {},
       contains(keys(local.consumer_attempts), k) ? { MAX_DELIVERY_ATTEMPTS = tostring(local.consumer_attempts[k]) } : {},
       f.env,
       { for m in local.secret_mounts[k] : m.env => "${m.dir}/${m.file}" },

@@ -2,7 +2,16 @@
 #   - a dead-letter topic has messages (its hold subscription's backlog > 0);
 #   - the Receiver answers 5xx to more than alerts.receiver_5xx_ratio of requests
 #     (Gemini then retries; persistent 5xx means lost events after its retries);
-#   - the Collector logs errors (log-based metric on severity >= ERROR).
+#   - the Collector logs errors (severity >= ERROR).
+# and the dashboard (dashboard.tf).
+#
+# No alert here uses a log-based metric: Cloud Monitoring may answer 404 for
+# several minutes for a log-based metric created in the same apply, which
+# failed first deploys (a known provider issue). The Collector alert counts
+# the built-in logging.googleapis.com/log_entry_count instead, which exists
+# in every project. Dashboards do not validate metric types, so they may use
+# the log-based metrics in dashboard.tf. If you add an alert on a log-based
+# metric, create the metric in an earlier apply or use a log-match condition.
 
 resource "google_monitoring_alert_policy" "dlq_backlog" {
   for_each = var.alerts.enabled ? toset(local.dlq_topics) : toset([])
@@ -75,21 +84,6 @@ resource "google_monitoring_alert_policy" "receiver_5xx" {
   depends_on = [google_project_service.enabled]
 }
 
-resource "google_logging_metric" "collector_errors" {
-  project     = var.project_id
-  name        = "${local.p}-collector-errors"
-  description = "Log entries with severity >= ERROR from the Collector function."
-  filter      = "resource.type = \"cloud_run_revision\" AND resource.labels.service_name = \"${google_cloudfunctions2_function.this["collector"].name}\" AND severity >= ERROR"
-
-  metric_descriptor {
-    metric_kind = "DELTA"
-    value_type  = "INT64"
-    unit        = "1"
-  }
-
-  depends_on = [google_project_service.enabled]
-}
-
 resource "google_monitoring_alert_policy" "collector_errors" {
   count = var.alerts.enabled ? 1 : 0
 
@@ -103,7 +97,7 @@ resource "google_monitoring_alert_policy" "collector_errors" {
   conditions {
     display_name = "Collector ERROR log entries > ${var.alerts.collector_error_count} in 5 min"
     condition_threshold {
-      filter          = "resource.type = \"cloud_run_revision\" AND metric.type = \"logging.googleapis.com/user/${google_logging_metric.collector_errors.name}\""
+      filter          = local.collector_errors_filter
       comparison      = "COMPARISON_GT"
       threshold_value = var.alerts.collector_error_count
       duration        = "0s"
@@ -119,4 +113,17 @@ resource "google_monitoring_alert_policy" "collector_errors" {
     mime_type = "text/markdown"
     content   = "The Collector logged errors while fetching Gemini results. Transient errors are retried by Pub/Sub (up to the dead-letter policy); permanent ones mark the job collect_failed. Check the function's logs."
   }
+
+  depends_on = [google_project_service.enabled]
+}
+
+locals {
+  # Built-in per-severity log entry count of the Collector's service: exists
+  # before the first log line, unlike a log-based metric.
+  collector_errors_filter = join(" AND ", [
+    "resource.type = \"cloud_run_revision\"",
+    "resource.labels.service_name = \"${local.p}-collector\"",
+    "metric.type = \"logging.googleapis.com/log_entry_count\"",
+    "metric.labels.severity = one_of(\"ERROR\", \"CRITICAL\", \"ALERT\", \"EMERGENCY\")",
+  ])
 }

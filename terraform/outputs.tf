@@ -68,3 +68,8 @@ output "source_object" {
   description = "Content-addressed source zip object the functions were built from."
   value       = "gs://${google_storage_bucket.source.name}/${google_storage_bucket_object.source.name}"
 }
+
+output "dashboard_url" {
+  description = "The Cloud Monitoring dashboard of this deployment (empty when dashboard_enabled = false)."
+  value       = var.dashboard_enabled ? "https://console.cloud.google.com/monitoring/dashboards/builder/${element(split("/", google_monitoring_dashboard.this[0].id), 3)}?project=${var.project_id}" : ""
+}

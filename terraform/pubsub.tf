@@ -57,6 +57,15 @@ resource "google_pubsub_subscription" "push" {
     }
   }
 
+  lifecycle {
+    # The ack deadline is the push request timeout: a function allowed to run
+    # longer gets its successful work redelivered (and finally dead-lettered).
+    precondition {
+      condition     = each.value.function == null || try(local.functions[each.value.function].timeout < each.value.ack_deadline_seconds, false)
+      error_message = "The ${each.value.name} subscription's ack deadline (${each.value.ack_deadline_seconds} s) must exceed its function's timeout (${try(local.functions[each.value.function].timeout, "?")} s): raise push_subscriptions.${coalesce(each.value.function, "?")}.ack_deadline_seconds."
+    }
+  }
+
   # The DLQ forwarding grants must exist before the first message fails.
   depends_on = [
     google_pubsub_topic_iam_member.agent_publishes_dlq,

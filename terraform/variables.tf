@@ -171,14 +171,21 @@ variable "video_bucket" {
 
 variable "notifier" {
   description = <<-EOT
-    Notifier settings.
-    enabled: deploy the Notifier function and its subscription.
-    destination_enabled: create a secret holding the URL the Notifier forwards to and mount it as NOTIFIER_DESTINATION_FILE (add the URL as a secret version yourself).
-    destination_secret_id: that secret's ID (default <name_prefix>-notifier-destination).
+    Notifier settings. The Notifier forwards results events to the URL(s)
+    held in a secret, so it is off unless you have somewhere to send them.
+    enabled: deploy the Notifier function, its subscription and its
+      destination secret (<name_prefix>-notifier-destination), mounted as
+      NOTIFIER_DESTINATION_FILE. The secret needs a version before the
+      function can start: scripts/deploy.sh adds $NOTIFIER_DESTINATION as the
+      first version; without the script, add it yourself before the full apply.
+    destination_secret_id: that secret's ID.
+    destination_enabled: deprecated and ignored when true (an enabled
+      Notifier always has its destination); false with enabled = true is
+      rejected because that Notifier could never deliver anything.
   EOT
   type = object({
-    enabled               = optional(bool, true)
-    destination_enabled   = optional(bool, false)
+    enabled               = optional(bool, false)
+    destination_enabled   = optional(bool)
     destination_secret_id = optional(string)
   })
   default = {}
@@ -188,8 +195,12 @@ variable "notifier" {
     error_message = "notifier.destination_secret_id must be a secret ID: 1-255 letters, digits, underscores or hyphens."
   }
   validation {
-    condition     = var.notifier.enabled || !var.notifier.destination_enabled
+    condition     = var.notifier.enabled || var.notifier.destination_enabled != true
     error_message = "notifier.destination_enabled needs notifier.enabled."
+  }
+  validation {
+    condition     = !var.notifier.enabled || var.notifier.destination_enabled != false
+    error_message = "An enabled Notifier needs its destination secret (every results event would fail and dead-letter without it): drop notifier.destination_enabled = false."
   }
 }
 
@@ -324,5 +335,53 @@ variable "alerts" {
   validation {
     condition     = var.alerts.receiver_5xx_ratio > 0 && var.alerts.receiver_5xx_ratio <= 1 && var.alerts.collector_error_count >= 0
     error_message = "alerts.receiver_5xx_ratio must be in (0, 1] and alerts.collector_error_count >= 0."
+  }
+}
+
+variable "dashboard_enabled" {
+  description = "Create the Cloud Monitoring dashboard <name_prefix> (deliveries, events and results, collection, errors, dead letters)."
+  type        = bool
+  default     = true
+}
+
+# ---------------------------------------------------------------- tracing
+
+variable "tracing" {
+  description = <<-EOT
+    OpenTelemetry traces, exported to Cloud Trace: one trace follows a
+    webhook through the Receiver, the events topic, the Collector, the
+    results topic and the Notifier/Workflow (trace context travels in the
+    messages' googclient_traceparent attribute), and every log line carries
+    its trace id.
+    enabled: export spans to Cloud Trace over OTLP (TRACE_EXPORTER=cloudtrace,
+      telemetry.googleapis.com) and grant each function
+      roles/telemetry.tracesWriter. Off: no export and no grant; log
+      lines still carry the request's trace id.
+    sample_ratio: share of traces exported (TRACE_SAMPLE_RATIO, 0-1). The
+      decision is made from the trace id, so a trace is kept or dropped whole
+      along the pipeline; a request Cloud Run already sampled is kept.
+  EOT
+  type = object({
+    enabled      = optional(bool, true)
+    sample_ratio = optional(number, 1)
+  })
+  default = {}
+
+  validation {
+    condition     = var.tracing.sample_ratio >= 0 && var.tracing.sample_ratio <= 1
+    error_message = "tracing.sample_ratio must be between 0 and 1."
+  }
+}
+
+# ---------------------------------------------------------------- source
+
+variable "source_retention_days" {
+  description = "Days a source zip stays in the source bucket. Every code change uploads a new zip; older ones are only needed to rebuild an old revision. The current zip is re-uploaded by the next apply if it has aged out."
+  type        = number
+  default     = 30
+
+  validation {
+    condition     = var.source_retention_days >= 1 && floor(var.source_retention_days) == var.source_retention_days
+    error_message = "source_retention_days must be a whole number of days, at least 1."
   }
 }

@@ -30,6 +30,7 @@ import (
 	"github.com/geminihooks/geminihooks/shared/ledger"
 	"github.com/geminihooks/geminihooks/shared/logging"
 	"github.com/geminihooks/geminihooks/shared/topology"
+	"github.com/geminihooks/geminihooks/shared/tracing"
 )
 
 // EntryPoint is the function's name for the Functions Framework.
@@ -38,7 +39,7 @@ const EntryPoint = "Collector"
 func init() {
 	// Registration only: every function's init runs in every deployed
 	// function, so configuration and clients are built on first use.
-	lazy.HTTP(EntryPoint, func(ctx context.Context) (http.Handler, error) { return FromEnv(ctx, os.Getenv) })
+	lazy.HTTP(EntryPoint, func(ctx context.Context) (http.Handler, error) { return FromEnv(ctx, os.Getenv) }, tracing.Push(EntryPoint))
 }
 
 // Handler is the Collector over its domain service.

@@ -33,13 +33,14 @@ import (
 	"github.com/geminihooks/geminihooks/shared/logging"
 	"github.com/geminihooks/geminihooks/shared/notify"
 	"github.com/geminihooks/geminihooks/shared/topology"
+	"github.com/geminihooks/geminihooks/shared/tracing"
 )
 
 // EntryPoint is the function's name for the Functions Framework.
 const EntryPoint = "Notifier"
 
 func init() {
-	lazy.HTTP(EntryPoint, func(ctx context.Context) (http.Handler, error) { return FromEnv(ctx, os.Getenv) })
+	lazy.HTTP(EntryPoint, func(ctx context.Context) (http.Handler, error) { return FromEnv(ctx, os.Getenv) }, tracing.Push(EntryPoint))
 }
 
 // Handler is the Notifier over its ports.
@@ -69,7 +70,9 @@ func FromEnv(ctx context.Context, getenv func(string) string) (*Handler, error) 
 		return nil, fmt.Errorf("firestore client: %w", err)
 	}
 	return &Handler{
-		Service: &notify.Service{Destinations: dests, Log: &notify.FirestoreLog{Client: fs}},
+		Service: &notify.Service{Destinations: dests, Log: &notify.FirestoreLog{Client: fs},
+			// Destinations see the trace (traceparent) and it shows the send.
+			HTTP: tracing.HTTPClient(10 * time.Second)},
 		Logger:  logging.New(logging.Output(), slog.LevelInfo),
 		Project: common.Project,
 	}, nil

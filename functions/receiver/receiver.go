@@ -36,6 +36,7 @@ import (
 	"github.com/geminihooks/geminihooks/shared/ledger"
 	"github.com/geminihooks/geminihooks/shared/logging"
 	"github.com/geminihooks/geminihooks/shared/topology"
+	"github.com/geminihooks/geminihooks/shared/tracing"
 	"github.com/geminihooks/geminihooks/shared/webhook"
 )
 
@@ -45,7 +46,7 @@ const EntryPoint = "Receiver"
 func init() {
 	// Registration only: every function's init runs in every deployed
 	// function, so configuration and clients are built on first use.
-	lazy.HTTP(EntryPoint, func(ctx context.Context) (http.Handler, error) { return FromEnv(ctx, os.Getenv) })
+	lazy.HTTP(EntryPoint, func(ctx context.Context) (http.Handler, error) { return FromEnv(ctx, os.Getenv) }, tracing.HTTP(EntryPoint))
 }
 
 // Handler is the Receiver over its ports; [NewHandler] wires one.

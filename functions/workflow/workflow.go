@@ -33,6 +33,7 @@ import (
 	"github.com/geminihooks/geminihooks/shared/ledger"
 	"github.com/geminihooks/geminihooks/shared/logging"
 	"github.com/geminihooks/geminihooks/shared/topology"
+	"github.com/geminihooks/geminihooks/shared/tracing"
 	"github.com/geminihooks/geminihooks/shared/workflow"
 	"github.com/geminihooks/geminihooks/shared/workflow/tools"
 	"github.com/geminihooks/geminihooks/workflows"
@@ -42,7 +43,7 @@ import (
 const EntryPoint = "Workflow"
 
 func init() {
-	lazy.HTTP(EntryPoint, func(ctx context.Context) (http.Handler, error) { return FromEnv(ctx, os.Getenv) })
+	lazy.HTTP(EntryPoint, func(ctx context.Context) (http.Handler, error) { return FromEnv(ctx, os.Getenv) }, tracing.Push(EntryPoint))
 }
 
 // Handler is the Workflow function over its domain service.

@@ -4,6 +4,8 @@ import (
 	"context"
 	"strconv"
 	"sync"
+
+	"github.com/geminihooks/geminihooks/shared/tracing"
 )
 
 // MemoryPublisher is an in-process [Publisher] that keeps what it is given:
@@ -19,6 +21,10 @@ func (p *MemoryPublisher) Publish(ctx context.Context, m Message) (string, error
 	if err := ctx.Err(); err != nil {
 		return "", err
 	}
+	// Like PubSubPublisher: a publish span whose context the message carries.
+	ctx, span := tracing.StartProducer(ctx, "memory")
+	defer span.End()
+	m.Attributes = withTraceContext(ctx, m.Attributes)
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.msgs = append(p.msgs, m)

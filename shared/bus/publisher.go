@@ -3,10 +3,14 @@ package bus
 import (
 	"context"
 	"fmt"
+	"maps"
 	"sync"
 	"time"
 
 	"cloud.google.com/go/pubsub/v2"
+	"go.opentelemetry.io/otel/codes"
+
+	"github.com/geminihooks/geminihooks/shared/tracing"
 )
 
 // Message is what a domain package publishes.
@@ -45,10 +49,17 @@ func NewPubSubPublisher(c *pubsub.Client, topic string) *PubSubPublisher {
 // hide a message that was in fact published (retry is safe: consumers
 // de-duplicate). After a failed publish with an ordering key, publishing on
 // that key is resumed so the next attempt can go through.
+//
+// The message carries the trace context of a "publish" span in its
+// googclient_traceparent attribute (shared/tracing), so the consumers'
+// spans join the publisher's trace.
 func (p *PubSubPublisher) Publish(ctx context.Context, m Message) (string, error) {
-	res := p.p.Publish(ctx, &pubsub.Message{Data: m.Data, Attributes: m.Attributes, OrderingKey: m.OrderingKey})
+	ctx, span := tracing.StartProducer(ctx, p.p.ID())
+	defer span.End()
+	res := p.p.Publish(ctx, &pubsub.Message{Data: m.Data, Attributes: withTraceContext(ctx, m.Attributes), OrderingKey: m.OrderingKey})
 	id, err := res.Get(ctx)
 	if err != nil {
+		span.SetStatus(codes.Error, err.Error())
 		if m.OrderingKey != "" {
 			p.p.ResumePublish(m.OrderingKey)
 		}
@@ -65,6 +76,22 @@ func (p *PubSubPublisher) Publish(ctx context.Context, m Message) (string, error
 func (p *PubSubPublisher) WithTimeout(d time.Duration) *PubSubPublisher {
 	p.p.PublishSettings.Timeout = d
 	return p
+}
+
+// maxAttributes is Pub/Sub's limit on attributes per message.
+const maxAttributes = 100
+
+// withTraceContext returns a copy of attrs with ctx's trace context added
+// (attrs itself may be shared by the caller). A message that already has
+// the most attributes Pub/Sub accepts goes without: a publish that can never
+// succeed would cost more than a broken trace.
+func withTraceContext(ctx context.Context, attrs map[string]string) map[string]string {
+	out := make(map[string]string, len(attrs)+1)
+	maps.Copy(out, attrs)
+	if len(out) < maxAttributes {
+		tracing.Inject(ctx, out)
+	}
+	return out
 }
 
 // Stop flushes pending messages and stops the publisher's goroutines.

@@ -2,11 +2,15 @@ package bus
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"testing"
 	"time"
+
+	"go.opentelemetry.io/otel/trace"
 )
 
 const pushBodyExample = `{"message":{"attributes":{"event_type":"batch.succeeded"},"data":"aGVsbG8=",
@@ -90,4 +94,26 @@ func FuzzDecodePushBody(f *testing.F) {
 			t.Fatalf("re-encode unstable: %v", err)
 		}
 	})
+}
+
+// TestPublishLeavesFullAttributesAlone: the trace context never pushes a
+// message over Pub/Sub's 100-attribute limit.
+func TestPublishLeavesFullAttributesAlone(t *testing.T) {
+	ctx := trace.ContextWithSpanContext(context.Background(), trace.NewSpanContext(trace.SpanContextConfig{
+		TraceID: trace.TraceID{1}, SpanID: trace.SpanID{1}, TraceFlags: trace.FlagsSampled}))
+	for _, n := range []int{0, 99, 100} {
+		attrs := map[string]string{}
+		for i := range n {
+			attrs["label_"+strconv.Itoa(i)] = "v"
+		}
+		p := &MemoryPublisher{}
+		if _, err := p.Publish(ctx, Message{Attributes: attrs}); err != nil {
+			t.Fatal(err)
+		}
+		got := p.Messages()[0].Attributes
+		_, traced := got["googclient_traceparent"]
+		if len(got) > 100 || traced != (n < 100) || len(attrs) != n {
+			t.Errorf("%d attributes: published %d (traced %v), caller's map now %d", n, len(got), traced, len(attrs))
+		}
+	}
 }

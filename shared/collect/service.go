@@ -13,6 +13,7 @@ import (
 	"github.com/geminihooks/geminihooks/shared/event"
 	"github.com/geminihooks/geminihooks/shared/gemini"
 	"github.com/geminihooks/geminihooks/shared/ledger"
+	"github.com/geminihooks/geminihooks/shared/logging"
 )
 
 // ErrInvalidEvent reports a message that is not a JobEvent. Redelivery
@@ -127,7 +128,8 @@ func (s *Service) Handle(ctx context.Context, m bus.PushMessage) error {
 	if ev.JobID == "" || ev.Type == "" {
 		return fmt.Errorf("%w: message %s has no job_id or type", ErrInvalidEvent, m.MessageID)
 	}
-	log := s.o.Logger.With("job_id", ev.JobID, "event_type", ev.Type, "webhook_id", ev.WebhookID,
+	// The request's logger (trace id) when the handler put one in ctx.
+	log := logging.FromOr(ctx, s.o.Logger).With("job_id", ev.JobID, "event_type", ev.Type, "webhook_id", ev.WebhookID,
 		"message_id", m.MessageID, "delivery_attempt", m.DeliveryAttempt)
 
 	if !ev.Kind.Collected() {
@@ -244,8 +246,15 @@ func (s *Service) Handle(ctx context.Context, m bus.PushMessage) error {
 		}
 		return s.finish(ctx, log, ev, gj, outcome{}, cerr, v)
 	}
+	// latency_ms (job end → collected, as saved on the job) feeds the
+	// dashboard's collection latency chart (terraform/dashboard.tf).
+	completed := gj.EndTime
+	if completed.IsZero() {
+		completed = ev.EventTime
+	}
 	log.Info("collected", "state", string(gj.State), "verification", v.Verdict(), "results", out.counts.Results,
-		"failed", out.counts.Failed, "duration_ms", s.o.Now().Sub(start).Milliseconds())
+		"failed", out.counts.Failed, "duration_ms", s.o.Now().Sub(start).Milliseconds(),
+		"latency_ms", max(s.o.Now().Sub(completed).Milliseconds(), 0))
 	return s.finish(ctx, log, ev, gj, out, nil, v)
 }
 

@@ -3,11 +3,16 @@ package collect
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"net/http"
 
 	"cloud.google.com/go/storage"
+	"google.golang.org/api/googleapi"
 	"google.golang.org/genai"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	"github.com/geminihooks/geminihooks/shared/event"
 	"github.com/geminihooks/geminihooks/shared/gemini"
@@ -112,19 +117,43 @@ func NewGCSVideos(c *storage.Client, bucket string) *GCSVideos {
 	return &GCSVideos{bucket: bucket, b: c.Bucket(bucket)}
 }
 
-// Put streams r into the object (overwriting it, so a retry is harmless).
+// Put streams r into the object unless it already exists. The write carries
+// a does-not-exist precondition: the Collector's role on the bucket
+// (roles/storage.objectCreator) may create objects but not replace them, and
+// an existing object under this job's name is the complete copy of an earlier
+// attempt (a GCS object appears only once its upload finished). So a 412 is
+// success, and r is still read to its end so the caller's byte count is the
+// video's size either way.
 func (g *GCSVideos) Put(ctx context.Context, object, contentType string, r io.Reader) (string, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel() // aborts the upload if copying fails
-	w := g.b.Object(object).NewWriter(ctx)
+	uri := "gs://" + g.bucket + "/" + object
+	w := g.b.Object(object).If(storage.Conditions{DoesNotExist: true}).NewWriter(ctx)
 	w.ContentType = contentType
-	if _, err := io.Copy(w, r); err != nil {
-		return "", fmt.Errorf("gcs write gs://%s/%s: %w (retryable)", g.bucket, object, err)
+	_, err := io.Copy(w, r)
+	if err == nil {
+		err = w.Close()
 	}
-	if err := w.Close(); err != nil {
-		return "", fmt.Errorf("gcs close gs://%s/%s: %w (retryable)", g.bucket, object, err)
+	switch {
+	case err == nil:
+		return uri, nil
+	case isPreconditionFailed(err):
+		if _, derr := io.Copy(io.Discard, r); derr != nil {
+			return "", fmt.Errorf("gcs write %s: object exists; reading the rest of the source: %w (retryable)", uri, derr)
+		}
+		return uri, nil
 	}
-	return "gs://" + g.bucket + "/" + object, nil
+	return "", fmt.Errorf("gcs write %s: %w (retryable)", uri, err)
+}
+
+// isPreconditionFailed reports GCS's 412, on the JSON API (googleapi) or the
+// gRPC API (FailedPrecondition).
+func isPreconditionFailed(err error) bool {
+	var ge *googleapi.Error
+	if errors.As(err, &ge) && ge.Code == http.StatusPreconditionFailed {
+		return true
+	}
+	return status.Code(err) == codes.FailedPrecondition
 }
 
 func stringsToAny(ss []string) []any {

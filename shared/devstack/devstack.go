@@ -18,6 +18,8 @@ import (
 	"cloud.google.com/go/firestore"
 	"cloud.google.com/go/pubsub/v2"
 	"cloud.google.com/go/pubsub/v2/apiv1/pubsubpb"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/genai"
 	"google.golang.org/genai/interactions/models/operations"
 	"google.golang.org/genai/interactions/models/webhooks"
@@ -195,11 +197,18 @@ func (s *Stack) serveNotifySink(w http.ResponseWriter, r *http.Request) {
 		Data event.ResultsEvent `json:"data"`
 	}
 	_ = json.NewDecoder(io.LimitReader(r.Body, 1<<20)).Decode(&body)
+	// The Notifier's client sends the trace it works in as traceparent.
+	traceID := trace.SpanContextFromContext(propagation.TraceContext{}.Extract(r.Context(), propagation.HeaderCarrier(r.Header))).TraceID()
+	suffix := ""
+	if traceID.IsValid() {
+		suffix = traceSuffix(traceID.String())
+	}
+	// Logged before counting, so a caller that saw the count sees the line.
+	s.out.printf("notifier %s %s -> notification sink: %s%s", orDash(body.Data.JobID), orDash(body.Data.CollectionState), body.Text, suffix)
 	s.notifications.Add(1)
 	s.mu.Lock()
 	s.notified[body.Data.JobID]++
 	s.mu.Unlock()
-	s.out.printf("notifier %s %s -> notification sink: %s", orDash(body.Data.JobID), orDash(body.Data.CollectionState), body.Text)
 	w.WriteHeader(http.StatusNoContent)
 }
 

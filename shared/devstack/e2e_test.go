@@ -92,17 +92,90 @@ func runScenario(t *testing.T, name, faults string, rounds int) {
 	}
 }
 
-// tlogWriter turns the stack's Out lines into test log lines.
+// tlogWriter turns the stack's Out lines into test log lines and keeps them.
 type tlogWriter struct {
-	t  *testing.T
-	mu sync.Mutex
+	t     *testing.T
+	mu    sync.Mutex
+	lines []string
 }
 
 func (w *tlogWriter) Write(p []byte) (int, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	w.t.Log(strings.TrimRight(string(p), "\n"))
+	line := strings.TrimRight(string(p), "\n")
+	w.lines = append(w.lines, line)
+	w.t.Log(line)
 	return len(p), nil
+}
+
+func (w *tlogWriter) snapshot() []string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return append([]string(nil), w.lines...)
+}
+
+// traceOf returns the trace=<id> of a stack log line, or "".
+func traceOf(line string) string {
+	_, after, ok := strings.Cut(line, " trace=")
+	if !ok {
+		return ""
+	}
+	id, _, _ := strings.Cut(after, " ")
+	return id
+}
+
+// allLogged reports whether every job has its collector line.
+func allLogged(lines []string, jobIDs []string) bool {
+	for _, id := range jobIDs {
+		found := false
+		for _, l := range lines {
+			if strings.Contains(l, " collector "+id+" ") {
+				found = true
+				break
+			}
+		}
+		if !found {
+			return false
+		}
+	}
+	return true
+}
+
+// checkOneTracePerJob: the stack's log shows one trace id along each job's
+// chain: the results event ("collector <job>") continues the trace of one of
+// the job's published events ("receiver <job>"), and its notification
+// ("notifier <job>") continues the results event's trace.
+func checkOneTracePerJob(t *testing.T, lines []string, jobIDs []string) {
+	t.Helper()
+	for _, id := range jobIDs {
+		received := map[string]bool{}
+		var collected, notified []string
+		for _, l := range lines {
+			_, rest, _ := strings.Cut(l, " ") // drop the time stamp
+			switch {
+			case strings.HasPrefix(rest, "receiver "+id+" "):
+				received[traceOf(l)] = true
+			case strings.HasPrefix(rest, "collector "+id+" "):
+				collected = append(collected, traceOf(l))
+			case strings.HasPrefix(rest, "notifier "+id+" "):
+				notified = append(notified, traceOf(l))
+			}
+		}
+		if len(collected) == 0 || len(notified) == 0 {
+			t.Errorf("job %s: log has %d collector and %d notifier lines", id, len(collected), len(notified))
+			continue
+		}
+		for _, tr := range collected {
+			if tr == "" || !received[tr] {
+				t.Errorf("job %s: results event trace %q is not the trace of its events %v", id, tr, received)
+			}
+		}
+		for _, tr := range notified {
+			if tr == "" || tr != collected[len(collected)-1] {
+				t.Errorf("job %s: notification trace %q, want the results event's %q", id, tr, collected[len(collected)-1])
+			}
+		}
+	}
 }
 
 // resultsSeen records results events by job.
@@ -148,10 +221,11 @@ func TestScenarioChild(t *testing.T) {
 	defer cancel()
 
 	start := time.Now()
+	out := &tlogWriter{t: t}
 	st, err := devstack.Start(ctx, devstack.Options{
 		Project: testenv.Project(t) + "-" + scenario,
 		Faults:  os.Getenv(faultsEnv),
-		Out:     &tlogWriter{t: t},
+		Out:     out,
 		Log:     slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
 	})
 	if err != nil {
@@ -337,6 +411,13 @@ func TestScenarioChild(t *testing.T) {
 	if n := st.Notifications(); n != int64(len(jobs)) {
 		t.Errorf("notification sink got %d notifications for %d jobs, want one each", n, len(jobs))
 	}
+	// The collector lines come from a log tap subscription: give it a moment.
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		if ok := allLogged(out.snapshot(), ids(0)); ok {
+			break
+		}
+	}
+	checkOneTracePerJob(t, out.snapshot(), ids(0))
 	stats := st.Sim.Stats().Deliveries
 	if stats.GaveUp != 0 {
 		t.Errorf("simulator gave up on %d messages", stats.GaveUp)

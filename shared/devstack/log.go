@@ -14,6 +14,7 @@ import (
 	"github.com/geminihooks/geminihooks/shared/event"
 	"github.com/geminihooks/geminihooks/shared/gemsim"
 	"github.com/geminihooks/geminihooks/shared/localpush"
+	"github.com/geminihooks/geminihooks/shared/tracing"
 )
 
 // lineWriter serialises whole lines to Out; a nil writer discards.
@@ -98,7 +99,7 @@ func (s *Stack) logPush(a localpush.Attempt) {
 	if a.Outcome == localpush.Retried {
 		line += fmt.Sprintf(", retry in %s", a.Backoff)
 	}
-	s.out.printf("%s", line)
+	s.out.printf("%s%s", line, traceSuffix(a.TraceID))
 }
 
 // startTaps subscribes to the events and results topics (subscriptions of
@@ -123,7 +124,7 @@ func (s *Stack) startTaps(ctx context.Context) error {
 			if state == "" {
 				state = "unchanged (unknown event)"
 			}
-			s.out.printf("receiver %s %s -> %s (event published)", e.JobID, e.Type, state)
+			s.out.printf("receiver %s %s -> %s (event published)%s", e.JobID, e.Type, state, traceSuffix(tracing.TraceID(m.Attributes)))
 		})
 	})
 	s.bg.Go(func() {
@@ -140,10 +141,19 @@ func (s *Stack) startTaps(ctx context.Context) error {
 			if e.Error != nil {
 				detail += ", error " + e.Error.Code
 			}
-			s.out.printf("collector %s %s: %s (results event %s)", e.JobID, e.CollectionState, detail, shortID(e.EventID))
+			s.out.printf("collector %s %s: %s (results event %s)%s", e.JobID, e.CollectionState, detail, shortID(e.EventID), traceSuffix(tracing.TraceID(m.Attributes)))
 		})
 	})
 	return nil
+}
+
+// traceSuffix shows the trace a line belongs to: one webhook keeps one trace
+// id from the Receiver through the Collector to the Notifier and Workflow.
+func traceSuffix(traceID string) string {
+	if traceID == "" {
+		return ""
+	}
+	return " trace=" + traceID
 }
 
 func shortID(id string) string {

@@ -39,7 +39,7 @@ func (l *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		var err error
 		if h, err = l.Build(r.Context()); err != nil {
 			l.mu.Unlock()
-			logging.New(logging.Output(), slog.LevelInfo).Error(l.Name+" not configured", "error", err.Error())
+			logging.New(logging.Output(), slog.LevelInfo).ErrorContext(r.Context(), l.Name+" not configured", "error", err.Error())
 			http.Error(w, l.Name+" not configured", http.StatusInternalServerError)
 			return
 		}
@@ -50,7 +50,12 @@ func (l *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // HTTP registers entryPoint with the Functions Framework as a [Handler]
-// built by build. Call it from init(): it does nothing else.
-func HTTP(entryPoint string, build func(ctx context.Context) (http.Handler, error)) {
-	functions.HTTP(entryPoint, (&Handler{Name: entryPoint, Build: build}).ServeHTTP)
+// built by build, inside the given middleware (the first one outermost),
+// e.g. tracing.Push(entryPoint). Call it from init(): it does nothing else.
+func HTTP(entryPoint string, build func(ctx context.Context) (http.Handler, error), wrap ...func(http.Handler) http.Handler) {
+	var h http.Handler = &Handler{Name: entryPoint, Build: build}
+	for i := len(wrap) - 1; i >= 0; i-- {
+		h = wrap[i](h)
+	}
+	functions.HTTP(entryPoint, h.ServeHTTP)
 }

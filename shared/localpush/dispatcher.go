@@ -21,6 +21,7 @@ import (
 	"google.golang.org/protobuf/types/known/durationpb"
 
 	"github.com/geminihooks/geminihooks/shared/topology"
+	"github.com/geminihooks/geminihooks/shared/tracing"
 )
 
 // Attribute names production Pub/Sub adds to a dead-lettered message.
@@ -109,6 +110,10 @@ type Attempt struct {
 	Err             error         // why the attempt failed; nil when acked
 	Latency         time.Duration // time until the response or failure
 	Outcome         Outcome
+	// TraceID is the trace the message carries in its googclient_traceparent
+	// attribute (shared/tracing), which production push delivers in the
+	// body's attributes as this dispatcher does; "" when it has none.
+	TraceID string
 	// Backoff is the production (unscaled) delay before redelivery when
 	// Outcome is Retried; the dispatcher waits Backoff×TimeScale.
 	Backoff time.Duration
@@ -414,7 +419,8 @@ func (w *worker) forget(id string) {
 func (w *worker) handle(ctx context.Context, m *pubsub.Message) {
 	d, s := w.d, w.sub
 	n := w.nextAttempt(m.ID)
-	att := Attempt{Subscription: s.Name, Function: s.Function, MessageID: m.ID, OrderingKey: m.OrderingKey, DeliveryAttempt: n}
+	att := Attempt{Subscription: s.Name, Function: s.Function, MessageID: m.ID, OrderingKey: m.OrderingKey, DeliveryAttempt: n,
+		TraceID: tracing.TraceID(m.Attributes)}
 	report := func() {
 		if d.opts.OnAttempt != nil {
 			d.opts.OnAttempt(att)

@@ -58,7 +58,7 @@ const (
 	// CollectorDeadline is below the Collector's 540 s timeout and its
 	// 600 s ack deadline.
 	CollectorDeadline = 480 * time.Second
-	// ConsumerDeadline is below the Notifier's 60 s timeout and ack deadline.
+	// ConsumerDeadline is below the Notifier's 50 s timeout and 60 s ack deadline.
 	ConsumerDeadline = 45 * time.Second
 	// WorkflowDeadline is below the Workflow's 110 s timeout and 120 s ack
 	// deadline, with room for recording a run's failure after it.

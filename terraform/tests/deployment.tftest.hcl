@@ -14,6 +14,8 @@ mock_provider "archive" {}
 
 variables {
   project_id = "test-project"
+  # Everything deployed (the Notifier is off by default; see defaults.tftest.hcl).
+  notifier = { enabled = true }
   subscribers = {
     audit = {
       push_endpoint = "https://audit.example.com/push"
@@ -181,7 +183,7 @@ run "functions_are_configured" {
       } == {
       receiver  = ["Receiver", "go126", "256M", 30, 0]
       collector = ["Collector", "go126", "1Gi", 540, 0]
-      notifier  = ["Notifier", "go126", "256M", 60, 0]
+      notifier  = ["Notifier", "go126", "256M", 50, 0]
       workflow  = ["Workflow", "go126", "256M", 110, 0]
     }
     error_message = "entry points, runtime, memory, timeouts or min instances are wrong"
@@ -198,7 +200,8 @@ run "functions_are_configured" {
       google_cloudfunctions2_function.this["receiver"].service_config[0].secret_volumes[0].versions[0].version == "latest" &&
       google_cloudfunctions2_function.this["collector"].service_config[0].environment_variables["GEMINI_API_KEY_FILE"] == "/etc/secrets/gemini/api-key" &&
       google_cloudfunctions2_function.this["workflow"].service_config[0].secret_volumes[0].secret == "geminihooks-gemini-api-key" &&
-      length(google_cloudfunctions2_function.this["notifier"].service_config[0].secret_volumes) == 0
+      google_cloudfunctions2_function.this["notifier"].service_config[0].environment_variables["NOTIFIER_DESTINATION_FILE"] == "/etc/secrets/notifier/destination" &&
+      google_cloudfunctions2_function.this["notifier"].service_config[0].secret_volumes[0].secret == "geminihooks-notifier-destination"
     )
     error_message = "secrets must be mounted as volumes at the paths the *_FILE variables name"
   }

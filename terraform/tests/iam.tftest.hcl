@@ -19,7 +19,7 @@ variables {
 run "runtime_roles_with_optional_grants" {
   variables {
     video_bucket = "videos-bucket"
-    notifier     = { destination_enabled = true }
+    notifier     = { enabled = true }
   }
 
   # Every IAM binding in the configuration, as "member role resource".
@@ -30,6 +30,7 @@ run "runtime_roles_with_optional_grants" {
       ["${google_pubsub_topic_iam_member.collector_publishes_results.member} ${google_pubsub_topic_iam_member.collector_publishes_results.role} topic:${google_pubsub_topic_iam_member.collector_publishes_results.topic}"],
       [for m in google_secret_manager_secret_iam_member.mounted : "${m.member} ${m.role} secret:${m.secret_id}"],
       [for m in google_storage_bucket_iam_member.collector_writes_videos : "${m.member} ${m.role} bucket:${m.bucket}"],
+      [for m in google_project_iam_member.trace_agent : "${m.member} ${m.role} project"],
       ["${google_project_iam_member.builder_logs.member} ${google_project_iam_member.builder_logs.role} project"],
       ["${google_artifact_registry_repository_iam_member.builder_pushes_images.member} ${google_artifact_registry_repository_iam_member.builder_pushes_images.role} repo:${google_artifact_registry_repository_iam_member.builder_pushes_images.repository}"],
       ["${google_storage_bucket_iam_member.builder_reads_source.member} ${google_storage_bucket_iam_member.builder_reads_source.role} bucket:${google_storage_bucket_iam_member.builder_reads_source.bucket}"],
@@ -48,6 +49,11 @@ run "runtime_roles_with_optional_grants" {
 
       "serviceAccount:geminihooks-workflow@test-project.iam.gserviceaccount.com roles/datastore.user project:resource.name == \"projects/test-project/databases/(default)\"",
       "serviceAccount:geminihooks-workflow@test-project.iam.gserviceaccount.com roles/secretmanager.secretAccessor secret:geminihooks-gemini-api-key",
+
+      "serviceAccount:geminihooks-receiver@test-project.iam.gserviceaccount.com roles/telemetry.tracesWriter project",
+      "serviceAccount:geminihooks-collector@test-project.iam.gserviceaccount.com roles/telemetry.tracesWriter project",
+      "serviceAccount:geminihooks-notifier@test-project.iam.gserviceaccount.com roles/telemetry.tracesWriter project",
+      "serviceAccount:geminihooks-workflow@test-project.iam.gserviceaccount.com roles/telemetry.tracesWriter project",
 
       "serviceAccount:geminihooks-builder@test-project.iam.gserviceaccount.com roles/logging.logWriter project",
       "serviceAccount:geminihooks-builder@test-project.iam.gserviceaccount.com roles/artifactregistry.writer repo:geminihooks-functions",
@@ -85,6 +91,12 @@ run "no_optional_grants_by_default" {
   variables {
     video_bucket = null
     notifier     = {}
+    tracing      = { enabled = false }
+  }
+
+  assert {
+    condition     = length(google_project_iam_member.trace_agent) == 0
+    error_message = "without tracing no function may hold roles/telemetry.tracesWriter"
   }
 
   assert {

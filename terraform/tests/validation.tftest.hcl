@@ -111,6 +111,22 @@ run "rejects_destination_without_notifier" {
   expect_failures = [var.notifier]
 }
 
+run "rejects_notifier_without_destination" {
+  command = plan
+  variables {
+    notifier = { enabled = true, destination_enabled = false }
+  }
+  expect_failures = [var.notifier]
+}
+
+run "rejects_sample_ratio_above_one" {
+  command = plan
+  variables {
+    tracing = { sample_ratio = 1.5 }
+  }
+  expect_failures = [var.tracing]
+}
+
 run "rejects_gs_prefixed_video_bucket" {
   command = plan
   variables {
