@@ -31,6 +31,7 @@ type Ledger interface {
 	OpenResults(ctx context.Context, jobID string) ledger.ResultWriter
 	SaveCollection(ctx context.Context, jobID string, c ledger.Collection) (ledger.Saved, error)
 	ApplyVerification(ctx context.Context, jobID string, kind event.Kind, v ledger.Verification) error
+	RecordVerdict(ctx context.Context, jobID string, v ledger.Verification) error
 	RecordCollectFailure(ctx context.Context, jobID string, cerr event.JobError) error
 	MarkResultsPublished(ctx context.Context, jobID string, state event.State, eventID string) error
 	NoteUnknownEvent(ctx context.Context, jobID, eventType string) error
@@ -160,10 +161,10 @@ func (s *Service) Handle(ctx context.Context, m bus.PushMessage) error {
 		switch {
 		case job.ResultsEventID != "":
 			s.logVerdict(log, v, "already collected and published")
-			return s.o.Ledger.ApplyVerification(ctx, ev.JobID, ev.Kind, v)
+			return s.o.Ledger.RecordVerdict(ctx, ev.JobID, v)
 		case job.CollectionState == ledger.CollectionDone:
 			s.logVerdict(log, v, "already collected; publishing the results event")
-			if err := s.o.Ledger.ApplyVerification(ctx, ev.JobID, ev.Kind, v); err != nil {
+			if err := s.o.Ledger.RecordVerdict(ctx, ev.JobID, v); err != nil {
 				return err
 			}
 			return s.publish(ctx, job.StoredResultsEvent())

@@ -167,7 +167,12 @@ func (s *Service) Handle(ctx context.Context, d Delivery) (Result, error) {
 	if claim.Duplicate {
 		log.Info("published a delivery recorded by an earlier attempt", "webhook_id", res.WebhookID, "job_id", ref.ID)
 	}
-	if err := s.Ledger.MarkPublished(ctx, d.WebhookID, id); err != nil {
+	// The event is out: the mark gets its own short budget rather than what
+	// is left of the request's, so a slow publish does not leave the
+	// delivery looking unpublished.
+	mctx, mcancel := context.WithTimeout(context.WithoutCancel(ctx), markTimeout)
+	defer mcancel()
+	if err := s.Ledger.MarkPublished(mctx, d.WebhookID, id); err != nil {
 		// The event is on the topic: answering an error now would make the
 		// sender retry and publish it a second time. The delivery stays
 		// "received" in the ledger; consumers de-duplicate on webhook_id anyway.
@@ -178,6 +183,9 @@ func (s *Service) Handle(ctx context.Context, d Delivery) (Result, error) {
 
 // logIDBytes bounds ids echoed in answers and log lines.
 const logIDBytes = 128
+
+// markTimeout bounds marking a delivery published after its publish.
+const markTimeout = 2 * time.Second
 
 // releaseTimeout bounds giving the publish lease back after a failed
 // publish; it runs after the request's deadline may have passed.

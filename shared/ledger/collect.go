@@ -199,7 +199,7 @@ type Saved struct {
 func (s *Store) SaveCollection(ctx context.Context, jobID string, c Collection) (saved Saved, err error) {
 	ref := s.c.Collection(JobsCollection).Doc(jobID)
 	now := s.opts.Now().UTC()
-	err = s.c.RunTransaction(ctx, func(ctx context.Context, tx *firestore.Transaction) error {
+	err = s.runTx(ctx, func(ctx context.Context, tx *firestore.Transaction) error {
 		saved = Saved{}
 		old, err := getJobTx(tx, ref)
 		if err != nil {
@@ -298,7 +298,7 @@ func (s *Store) RecordCollectFailure(ctx context.Context, jobID string, cerr eve
 // another state.
 func (s *Store) MarkResultsPublished(ctx context.Context, jobID string, state event.State, eventID string) error {
 	ref := s.c.Collection(JobsCollection).Doc(jobID)
-	err := s.c.RunTransaction(ctx, func(ctx context.Context, tx *firestore.Transaction) error {
+	err := s.runTx(ctx, func(ctx context.Context, tx *firestore.Transaction) error {
 		snap, err := tx.Get(ref)
 		if err != nil {
 			return err

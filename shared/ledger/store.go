@@ -346,7 +346,7 @@ func (s *Store) MarkPublished(ctx context.Context, webhookID, messageID string) 
 // simply expires.
 func (s *Store) ReleaseLease(ctx context.Context, webhookID, lease string) error {
 	ref := s.c.Collection(DeliveriesCollection).Doc(event.EscapeDocID(webhookID))
-	return s.c.RunTransaction(ctx, func(ctx context.Context, tx *firestore.Transaction) error {
+	return s.runTx(ctx, func(ctx context.Context, tx *firestore.Transaction) error {
 		snap, err := tx.Get(ref)
 		if err != nil {
 			return fmt.Errorf("firestore get %s: %w", ref.Path, err)
@@ -431,7 +431,7 @@ func (s *Store) RecordSubmission(ctx context.Context, sub Submission) error {
 		sub.SubmittedAt = now
 	}
 	ref := s.c.Collection(JobsCollection).Doc(sub.Ref.ID)
-	err := s.c.RunTransaction(ctx, func(ctx context.Context, tx *firestore.Transaction) error {
+	err := s.runTx(ctx, func(ctx context.Context, tx *firestore.Transaction) error {
 		snap, err := tx.Get(ref)
 		if err != nil && status.Code(err) != codes.NotFound {
 			return err

@@ -121,7 +121,7 @@ func settledCollectionState(j *Job) any {
 // collection_state that nothing will collect.
 func (s *Store) ApplyVerification(ctx context.Context, jobID string, kind event.Kind, v Verification) error {
 	jref := s.c.Collection(JobsCollection).Doc(jobID)
-	err := s.c.RunTransaction(ctx, func(ctx context.Context, tx *firestore.Transaction) error {
+	err := s.runTx(ctx, func(ctx context.Context, tx *firestore.Transaction) error {
 		old, err := getJobTx(tx, jref)
 		if err != nil {
 			return err
@@ -212,4 +212,33 @@ func removeDeletes(f map[string]any) {
 			delete(f, k)
 		}
 	}
+}
+
+// RecordVerdict records the verdict on a claim checked against a state the
+// ledger already holds as final (terminal, read from the API and
+// collected): no API read, no state change, so no transaction — one
+// commit of the verdict on the job and on the claim's delivery (when it
+// still exists).
+func (s *Store) RecordVerdict(ctx context.Context, jobID string, v Verification) error {
+	jref := s.c.Collection(JobsCollection).Doc(jobID)
+	vd := v.Verdict()
+	commit := func(withDelivery bool) error {
+		b := s.c.Batch()
+		b.Update(jref, []firestore.Update{{Path: "verification", Value: vd}, {Path: "updated_at", Value: v.At}})
+		if withDelivery {
+			b.Update(s.c.Collection(DeliveriesCollection).Doc(event.EscapeDocID(v.WebhookID)), []firestore.Update{
+				{Path: "verification", Value: vd}, {Path: "verified_state", Value: string(v.State)}, {Path: "verified_at", Value: v.At},
+			})
+		}
+		_, err := b.Commit(ctx)
+		return err
+	}
+	err := commit(v.WebhookID != "")
+	if status.Code(err) == codes.NotFound && v.WebhookID != "" {
+		err = commit(false) // the delivery expired or was never recorded
+	}
+	if err != nil {
+		return fmt.Errorf("firestore record verdict %s: %w (retryable)", jref.Path, err)
+	}
+	return nil
 }
