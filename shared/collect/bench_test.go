@@ -102,7 +102,7 @@ func (l *memLedger) NoteUnknownEvent(context.Context, string, string) error { re
 func (l *memLedger) ApplyVerification(context.Context, string, event.Kind, ledger.Verification) error {
 	return nil
 }
-func (l *memLedger) RecordVerdict(context.Context, string, ledger.Verification) error { return nil }
+func (l *memLedger) RecordVerdict(context.Context, string, ledger.Verification) error   { return nil }
 func (l *memLedger) RecordCollectFailure(context.Context, string, event.JobError) error { return nil }
 
 type nopPublisher struct{}
