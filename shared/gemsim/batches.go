@@ -399,15 +399,17 @@ func inlineResults(model string, items []json.RawMessage) ([]any, int, int) {
 // simulator extensions (see doc.go).
 type inputLine struct {
 	Key           string          `json:"key"`
+	Metadata      json.RawMessage `json:"metadata"`
 	Request       json.RawMessage `json:"request"`
 	SimulateLines int             `json:"simulate_lines"`
 	LineBytes     int             `json:"line_bytes"`
 }
 
 type outputLine struct {
-	Key      string      `json:"key,omitempty"`
-	Response *gcResponse `json:"response,omitempty"`
-	Error    *gcError    `json:"error,omitempty"`
+	Key      string          `json:"key,omitempty"`
+	Metadata json.RawMessage `json:"metadata,omitempty"`
+	Response *gcResponse     `json:"response,omitempty"`
+	Error    *gcError        `json:"error,omitempty"`
 }
 
 func newLineScanner(input []byte) *bufio.Scanner {
@@ -464,7 +466,7 @@ func batchOutputGen(model string, input []byte) func(io.Writer) error {
 				}
 				continue
 			} else {
-				out.Key = in.Key
+				out.Key, out.Metadata = in.Key, in.Metadata
 				out.Response, out.Error = answer(model, in.Request)
 			}
 			if err := writeLine(w, out); err != nil {
