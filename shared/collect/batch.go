@@ -133,9 +133,19 @@ func (s *Service) collectBatch(ctx context.Context, ev event.JobEvent, job *gena
 // "message": …}), a Google HTTP error, a plain string, or sit under
 // "status" instead of "error".
 type fileLine struct {
+	Key      json.RawMessage                `json:"key"`
+	Metadata json.RawMessage                `json:"metadata"`
+	Response *genai.GenerateContentResponse `json:"response"`
+	Error    json.RawMessage                `json:"error"`
+	Status   json.RawMessage                `json:"status"`
+}
+
+// rawLine is fileLine with the response undecoded: the fallback for a line
+// whose response is not a GenerateContentResponse, so its key, metadata
+// and error are still kept.
+type rawLine struct {
 	Key      json.RawMessage `json:"key"`
 	Metadata json.RawMessage `json:"metadata"`
-	Response json.RawMessage `json:"response"`
 	Error    json.RawMessage `json:"error"`
 	Status   json.RawMessage `json:"status"`
 }
@@ -195,8 +205,17 @@ func readLine(br *bufio.Reader, buf []byte) (line, newBuf []byte, err error) {
 
 func parseLine(index int64, l []byte) ledger.Result {
 	var fl fileLine
+	var respErr error
 	if err := json.Unmarshal(l, &fl); err != nil {
-		return ledger.Result{Index: index, Error: &event.JobError{Code: "invalid_line", Message: "line is not a batch response: " + err.Error()}}
+		// One decode in the common case; only a line that fails it is
+		// decoded again without its response, to tell a broken response
+		// from a line that is not JSON at all.
+		var rl rawLine
+		if json.Unmarshal(l, &rl) != nil {
+			return ledger.Result{Index: index, Error: &event.JobError{Code: "invalid_line", Message: "line is not a batch response: " + err.Error()}}
+		}
+		fl = fileLine{Key: rl.Key, Metadata: rl.Metadata, Error: rl.Error, Status: rl.Status}
+		respErr = err
 	}
 	meta := lineMetadata(fl.Metadata)
 	key := scalarText(fl.Key)
@@ -212,17 +231,10 @@ func parseLine(index int64, l []byte) ledger.Result {
 	if jerr == nil {
 		jerr = lineError(fl.Status, false) // a Status object; a status word is no error
 	}
-	var resp *genai.GenerateContentResponse
-	if raw := bytes.TrimSpace(fl.Response); len(raw) > 0 && !bytes.Equal(raw, []byte("null")) {
-		resp = new(genai.GenerateContentResponse)
-		if err := json.Unmarshal(raw, resp); err != nil {
-			resp = nil
-			if jerr == nil {
-				jerr = &event.JobError{Code: "invalid_response", Message: event.Bound("response is not a GenerateContentResponse: "+err.Error(), event.MaxErrorMessageBytes)}
-			}
-		}
+	if respErr != nil && jerr == nil {
+		jerr = &event.JobError{Code: "invalid_response", Message: event.Bound("response is not a GenerateContentResponse: "+respErr.Error(), event.MaxErrorMessageBytes)}
 	}
-	r := resultOf(index, key, resp, jerr)
+	r := resultOf(index, key, fl.Response, jerr)
 	r.Metadata = meta
 	return r
 }

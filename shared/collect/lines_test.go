@@ -1,6 +1,7 @@
 package collect
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/geminihooks/geminihooks/shared/event"
@@ -59,4 +60,19 @@ func TestParseLineShapes(t *testing.T) {
 
 func sameJSON(a, b map[string]any) bool {
 	return string(event.Marshal(a)) == string(event.Marshal(b))
+}
+
+// BenchmarkParseLine parses a typical batch output line (a ~1 KiB
+// response with usage and string metadata). Compare against the previous
+// parser by running the same benchmark on the base commit.
+func BenchmarkParseLine(b *testing.B) {
+	line := []byte(`{"key":"request-000042","metadata":{"key":"request-000042","team":"search"},"response":{"candidates":[{"content":{"role":"model","parts":[{"text":"` +
+		strings.Repeat("lorem ipsum dolor sit amet ", 36) + `"}]},"finishReason":"STOP","index":0}],"usageMetadata":{"promptTokenCount":12,"candidatesTokenCount":250,"totalTokenCount":262},"modelVersion":"gemini-2.5-flash"}}`)
+	b.SetBytes(int64(len(line)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if r := parseLine(42, line); r.Text == "" || r.Key != "request-000042" {
+			b.Fatalf("parsed %+v", r)
+		}
+	}
 }
