@@ -412,6 +412,20 @@ func TestSimVeoAndInteractionOutcomes(t *testing.T) {
 	}
 	eventuallyTimers(t, clk, 6)
 	clk.Advance(30 * time.Second)
+	deadline := time.Now().Add(20 * time.Second)
+	for { // the timer's goroutine pauses it
+		res, err := e.genai.Interactions.Get(ctx, operations.GetInteractionByIDRequest{ID: cont.Name})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Interaction.Status == "requires_continuation" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("interaction %s is %q, not paused", cont.Name, res.Interaction.Status)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
 	// A claim that the paused interaction completed (forged, or a sweep
 	// looking early): the API shows requires_continuation, i.e. running.
 	forged := event.JobEvent{SchemaVersion: event.SchemaVersion, WebhookID: "forged-cont", Type: event.TypeInteractionCompleted,

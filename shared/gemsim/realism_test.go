@@ -328,7 +328,11 @@ func TestInteractionOutcomes(t *testing.T) {
 	inc, budget, cont := create("long story "+gemsim.TriggerIncomplete), create("spend "+gemsim.TriggerBudgetExceeded), create("go "+gemsim.TriggerContinuation)
 	waitTimers(t, clk, 4) // three finishes and one pause
 	clk.Advance(30 * time.Second)
-	it := getInteraction(t, client, cont)
+	var it *gi.Interaction
+	eventually(t, "interaction paused", func() bool { // the timer's goroutine pauses it
+		it = getInteraction(t, client, cont)
+		return it.Status != gi.InteractionStatusInProgress
+	})
 	if it.Status != gi.InteractionStatusRequiresContinuation || it.ContinuationToken == nil || *it.ContinuationToken == "" {
 		t.Fatalf("paused interaction = %+v", it)
 	}
