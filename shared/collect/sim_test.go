@@ -6,6 +6,7 @@ package collect_test
 // handed to the Collector, which reads Gemini through gemini.Client.
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -19,6 +20,7 @@ import (
 	"time"
 
 	"cloud.google.com/go/firestore"
+	"github.com/fsouza/fake-gcs-server/fakestorage"
 	"google.golang.org/api/iterator"
 	"google.golang.org/genai"
 	"google.golang.org/genai/interactions/models/operations"
@@ -539,5 +541,57 @@ func TestSimPingIsNotAJob(t *testing.T) {
 	defer it.Stop()
 	if _, err := it.Next(); !errors.Is(err, iterator.Done) {
 		t.Errorf("a ping created a job document (%v)", err)
+	}
+}
+
+// TestSimVideoBucket: with VIDEO_BUCKET a fresh video is copied (through a
+// redirected download, without sending the API key to the media host); a
+// video collected after Gemini deleted it is output_expired, and the
+// message says it expired before it could be copied to VIDEO_BUCKET.
+func TestSimVideoBucket(t *testing.T) {
+	gcs, err := fakestorage.NewServerWithOptions(fakestorage.Options{Host: "127.0.0.1", Scheme: "http"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(gcs.Stop)
+	gcs.CreateBucketWithOpts(fakestorage.CreateBucketOpts{Name: "vids"})
+	clk := gemsim.NewFakeClock(time.Time{})
+	e := newSimEnv(t, gemsim.Options{Clock: clk, Durations: gemsim.Durations{Video: time.Minute}, RedirectDownloads: true, VideoBytes: 1000},
+		collect.Options{Now: clk.Now, Videos: collect.NewGCSVideos(gcs.Client(), "vids")})
+	ctx := context.Background()
+	fresh, err := submit.Video(ctx, e.genai, e.store, submit.VideoRequest{Model: "veo-3.1-generate-preview", Prompt: "fresh"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	late, err := submit.Video(ctx, e.genai, e.store, submit.VideoRequest{Model: "veo-3.1-generate-preview", Prompt: "late"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	eventuallyTimers(t, clk, 2)
+	clk.Advance(time.Minute)
+	e.awaitEvents(2)
+	// Collect the fresh one now, the late one two days later.
+	for _, m := range e.events.Messages() {
+		if m.Attributes[event.AttrJobID] == fresh.ID {
+			if err := e.svc.Handle(ctx, bus.PushMessage{Data: m.Data, MessageID: "fresh", DeliveryAttempt: 1}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	clk.Advance(gemsim.DefaultFileTTL)
+	if err := e.redeliver(late.ID, 1); err != nil {
+		t.Fatalf("expired video not acknowledged: %v", err)
+	}
+	obj, err := gcs.GetObject("vids", collect.VideoObject(fresh.ID, 0))
+	if err != nil || !bytes.Equal(obj.Content, gemsim.FakeVideo("fresh", 0, 1000)) {
+		t.Fatalf("copied video: %v (%d bytes)", err, len(obj.Content))
+	}
+	if st := e.sim.Stats(); st.Requests["media.download"] != 1 || st.KeyLeaks != 0 {
+		t.Errorf("media downloads %d, key leaks %d; want 1, 0", st.Requests["media.download"], st.KeyLeaks)
+	}
+	j := e.job(late.ID)
+	if j.CollectionState != ledger.CollectionFailed || j.CollectError == nil || j.CollectError.Code != collect.CodeOutputExpired ||
+		!strings.Contains(j.CollectError.Message, "before the Collector could copy it to VIDEO_BUCKET") {
+		t.Errorf("late video: %q %+v", j.CollectionState, j.CollectError)
 	}
 }
