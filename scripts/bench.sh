@@ -109,6 +109,7 @@ FUZZ_TARGETS=(
 	"./shared/webhook FuzzParseSignatureHeader"
 	"./shared/webhook FuzzHMACVerify"
 	"./shared/event FuzzParseEnvelope"
+	"./shared/event FuzzNormalizeError"
 	"./shared/bus FuzzDecodePushBody"
 	"./shared/collect FuzzParseLine"
 	"./shared/collect FuzzSplitAndReadLines"

@@ -42,6 +42,21 @@ if [[ -z "${FIRESTORE_EMULATOR_HOST:-}" ]]; then
   echo "test.sh: Firestore emulator on $FIRESTORE_EMULATOR_HOST"
 fi
 
+# The official Gemini JS SDK check (shared/gemsim/jssdk_test.go) runs when
+# node is present: install the SDK pinned by scripts/jssdk/package-lock.json
+# (from the npm registry, once per lock file), and make the test required.
+if command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1; then
+  lock_sum=$(sha256sum scripts/jssdk/package-lock.json | cut -d' ' -f1)
+  if [[ "$(cat scripts/jssdk/node_modules/.installed-lock 2>/dev/null)" != "$lock_sum" ]]; then
+    echo "test.sh: npm ci in scripts/jssdk (official Gemini JS SDK)"
+    npm ci --prefix scripts/jssdk --ignore-scripts --no-audit --no-fund --loglevel=error
+    echo "$lock_sum" >scripts/jssdk/node_modules/.installed-lock
+  fi
+  export GEMINIHOOKS_JSSDK=required
+else
+  echo "test.sh: node not found; the JS SDK check (shared/gemsim/jssdk_test.go) is skipped"
+fi
+
 echo "test.sh: go vet ./..."
 go vet ./...
 

@@ -33,6 +33,10 @@ webhooks must reach the local Receiver through --public-url (a tunnel).`,
   # Duplicate 30% of webhook deliveries and shuffle their order
   geminihooks dev --faults dup=0.3,shuffle
 
+  # Behave like the real API where it differs: every id form in events,
+  # redirected downloads, files that expire after 1h of sim-time
+  geminihooks dev --faults ids=mixed,redirect,filettl=1h
+
   # Keep the local webhook's secret to send hand-made deliveries
   geminihooks dev --secret-file /tmp/gh-secret
   geminihooks send --url RECEIVER_URL --type batch.succeeded --id batches/x --secret-file /tmp/gh-secret
@@ -70,7 +74,7 @@ webhooks must reach the local Receiver through --public-url (a tunnel).`,
 	f.BoolVar(&demo, "demo", false, "submit demo jobs once the stack is ready")
 	f.StringVar(&gemini, "gemini", "sim", "Gemini backend: sim (local simulator) or real")
 	f.StringVar(&publicURL, "public-url", "", "public URL of the local Receiver (with --gemini=real)")
-	f.StringVar(&faults, "faults", "", "simulator delivery faults, e.g. dup=0.3,shuffle")
+	f.StringVar(&faults, "faults", "", "simulator knobs: dup=P, drop=P, delay=D, shuffle[=D], timescale=X, jobs=D, ids=canonical|bare|prefixed|mixed, filettl=D, redirect")
 	f.StringVar(&secretFile, "secret-file", "", "write the local webhook's signing secret to this file (mode 0600), for geminihooks send")
 	f.BoolVarP(&verbose, "verbose", "v", false, "debug logging")
 	return cmd

@@ -118,7 +118,7 @@ func (a *app) submitBatchCmd() *cobra.Command {
 	c.flags(cmd, "model id, e.g. gemini-2.5-flash")
 	cmd.Flags().StringVar(&input, "input", "", "JSONL request file to upload")
 	cmd.Flags().StringArrayVar(&prompts, "prompt", nil, "inline prompt (repeatable)")
-	cmd.Flags().StringVar(&displayName, "display-name", "", "batch display name")
+	cmd.Flags().StringVar(&displayName, "display-name", "", "batch display name, which Gemini requires (default: geminihooks-<UTC time>-<random>)")
 	return cmd
 }
 

@@ -256,7 +256,7 @@ func TestAcceptedDuplicateAndEventMessage(t *testing.T) {
 	// The claim is recorded, not believed: the Collector sets the state
 	// from Gemini's API.
 	if j.State != "" || j.Error != nil || j.ReportedState != "failed" || j.ReportedError == nil ||
-		j.ReportedError.Code != "INVALID_ARGUMENT" || j.Deliveries != 1 || j.CollectionState != ledger.CollectionPending {
+		j.ReportedError.Code != "3" || j.ReportedError.Status != "INVALID_ARGUMENT" || j.Deliveries != 1 || j.CollectionState != ledger.CollectionPending {
 		t.Errorf("job = %+v", j)
 	}
 }

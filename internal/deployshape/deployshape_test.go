@@ -470,7 +470,7 @@ func sendWebhooks(t *testing.T, fx *fixture, fn *running) {
 	ctx := fx.ctx
 	var names []string
 	batch, err := fx.gemini.Batches.Create(ctx, "gemini-2.5-flash", &genai.BatchJobSource{InlinedRequests: []*genai.InlinedRequest{
-		{Contents: []*genai.Content{genai.NewContentFromText("deploy shape", genai.RoleUser)}}}}, nil)
+		{Contents: []*genai.Content{genai.NewContentFromText("deploy shape", genai.RoleUser)}}}}, &genai.CreateBatchJobConfig{DisplayName: "deploy shape"})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -108,7 +108,7 @@ func (s *Service) collectBatch(ctx context.Context, ev event.JobEvent, job *gena
 				continue
 			}
 			r := resultOf(int64(i), ir.Metadata["key"], ir.Response, jobError(ir.Error))
-			r.Metadata = ir.Metadata
+			r.Metadata = stringMetadata(ir.Metadata)
 			if err = writeResult(w, r); err != nil {
 				break
 			}
@@ -126,16 +126,28 @@ func (s *Service) collectBatch(ctx context.Context, ev event.JobEvent, job *gena
 	return outcome{counts: t.counts, tokens: t.tokens, resultsPath: ledger.ResultsPath(ev.JobID)}, nil
 }
 
-// fileLine is one line of a batch output file.
+// fileLine is one line of a batch output file. Every plausible shape is
+// accepted: "key" may be missing (the request's metadata may carry it, or
+// nothing does); "metadata" may be any JSON object (a protobuf Struct), not
+// only strings; the error may be a google.rpc.Status ({"code": 3,
+// "message": …}), a Google HTTP error, a plain string, or sit under
+// "status" instead of "error".
 type fileLine struct {
-	Key      string                         `json:"key"`
-	Metadata map[string]string              `json:"metadata"`
+	Key      json.RawMessage                `json:"key"`
+	Metadata json.RawMessage                `json:"metadata"`
 	Response *genai.GenerateContentResponse `json:"response"`
-	Error    *struct {
-		Code    json.RawMessage `json:"code"`
-		Message string          `json:"message"`
-		Status  string          `json:"status"`
-	} `json:"error"`
+	Error    json.RawMessage                `json:"error"`
+	Status   json.RawMessage                `json:"status"`
+}
+
+// rawLine is fileLine with the response undecoded: the fallback for a line
+// whose response is not a GenerateContentResponse, so its key, metadata
+// and error are still kept.
+type rawLine struct {
+	Key      json.RawMessage `json:"key"`
+	Metadata json.RawMessage `json:"metadata"`
+	Error    json.RawMessage `json:"error"`
+	Status   json.RawMessage `json:"status"`
 }
 
 // streamFile reads a JSONL output file line by line and writes one result
@@ -193,35 +205,138 @@ func readLine(br *bufio.Reader, buf []byte) (line, newBuf []byte, err error) {
 
 func parseLine(index int64, l []byte) ledger.Result {
 	var fl fileLine
+	var respErr error
 	if err := json.Unmarshal(l, &fl); err != nil {
-		return ledger.Result{Index: index, Error: &event.JobError{Code: "invalid_line", Message: "line is not a batch response: " + err.Error()}}
-	}
-	key := fl.Key
-	if key == "" {
-		key = fl.Metadata["key"]
-	}
-	var jerr *event.JobError
-	if fl.Error != nil {
-		code := fl.Error.Status
-		if code == "" {
-			code = strings.Trim(string(fl.Error.Code), `"`)
+		// One decode in the common case; only a line that fails it is
+		// decoded again without its response, to tell a broken response
+		// from a line that is not JSON at all.
+		var rl rawLine
+		if json.Unmarshal(l, &rl) != nil {
+			return ledger.Result{Index: index, Error: &event.JobError{Code: "invalid_line", Message: "line is not a batch response: " + err.Error()}}
 		}
-		jerr = &event.JobError{Code: code, Message: fl.Error.Message}
+		fl = fileLine{Key: rl.Key, Metadata: rl.Metadata, Error: rl.Error, Status: rl.Status}
+		respErr = err
+	}
+	meta := lineMetadata(fl.Metadata)
+	key := scalarText(fl.Key)
+	if key == "" {
+		switch k := meta["key"].(type) {
+		case string:
+			key = k
+		case float64:
+			key = strconv.FormatFloat(k, 'f', -1, 64)
+		}
+	}
+	jerr := lineError(fl.Error, true)
+	if jerr == nil {
+		jerr = lineError(fl.Status, false) // a Status object; a status word is no error
+	}
+	if respErr != nil && jerr == nil {
+		jerr = &event.JobError{Code: "invalid_response", Message: event.Bound("response is not a GenerateContentResponse: "+respErr.Error(), event.MaxErrorMessageBytes)}
 	}
 	r := resultOf(index, key, fl.Response, jerr)
-	r.Metadata = fl.Metadata
+	r.Metadata = meta
 	return r
 }
 
+// maxMetadataBytes bounds the metadata stored with one result; a larger
+// object is replaced by a note of its size, so the document still fits.
+const maxMetadataBytes = 64 << 10
+
+// lineMetadata decodes a line's metadata: an object is kept (made
+// storable), any other value is kept as {"value": v}.
+func lineMetadata(raw json.RawMessage) map[string]any {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) == 0 || bytes.Equal(raw, []byte("null")) {
+		return nil
+	}
+	if len(raw) > maxMetadataBytes {
+		return map[string]any{"omitted_bytes": int64(len(raw))}
+	}
+	var v any
+	if json.Unmarshal(raw, &v) != nil {
+		return nil
+	}
+	if m, ok := sanitize(v).(map[string]any); ok {
+		return m
+	}
+	return map[string]any{"value": sanitize(v)}
+}
+
+// scalarText renders a JSON string or number as text; anything else as "".
+func scalarText(raw json.RawMessage) string {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) == 0 {
+		return ""
+	}
+	var s string
+	if json.Unmarshal(raw, &s) == nil {
+		return s
+	}
+	var n json.Number
+	if json.Unmarshal(raw, &n) == nil {
+		return n.String()
+	}
+	return ""
+}
+
+// lineError decodes a per-line error: an object in any of Gemini's error
+// shapes, or (when allowString is set) a non-empty string, taken as the
+// message. null, "", {} and a status OK are no error.
+func lineError(raw json.RawMessage, allowString bool) *event.JobError {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) == 0 {
+		return nil
+	}
+	switch raw[0] {
+	case '{':
+		var m map[string]any
+		if json.Unmarshal(raw, &m) != nil {
+			return nil
+		}
+		if inner, ok := m["error"].(map[string]any); ok { // a whole HTTP error body
+			m = inner
+		}
+		if je := event.ErrorFromMap(m); je != nil && !(je.Status == "OK" && je.Message == "") {
+			return je
+		}
+		return nil
+	case '"':
+		var s string
+		if !allowString || json.Unmarshal(raw, &s) != nil || s == "" {
+			return nil
+		}
+		return event.NormalizeError(nil, "", s)
+	}
+	return nil
+}
+
+// jobError normalises an inline response's error (the SDK decodes it as a
+// google.rpc.Status).
 func jobError(e *genai.JobError) *event.JobError {
 	if e == nil {
 		return nil
 	}
-	je := &event.JobError{Message: e.Message}
+	var c any
 	if e.Code != nil {
-		je.Code = strconv.Itoa(int(*e.Code))
+		c = *e.Code
 	}
-	return je
+	if je := event.NormalizeError(c, "", e.Message); je != nil {
+		return je
+	}
+	return &event.JobError{Message: "request failed"}
+}
+
+// stringMetadata is an inline request's metadata in the stored form.
+func stringMetadata(m map[string]string) map[string]any {
+	if m == nil {
+		return nil
+	}
+	out := make(map[string]any, len(m))
+	for k, v := range m {
+		out[k] = v
+	}
+	return out
 }
 
 // resultOf extracts the stored fields of one response.

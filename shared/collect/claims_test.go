@@ -85,6 +85,7 @@ func TestPrematureClaim(t *testing.T) {
 
 	// Gemini finishes it; the next trigger collects what the API shows.
 	e.gem.Set(name, videoOp(name, "https://example.invalid/v1beta/files/vid1:download?alt=media"))
+	e.gem.SetFile("vid1", collecttest.File{Data: []byte("mp4")})
 	mustHandle(t, e, bus.PushMessage{Data: m.Data, MessageID: "m2", DeliveryAttempt: 1})
 	if j := e.job("video-p1"); j.State != "succeeded" || j.CollectionState != ledger.CollectionDone {
 		t.Fatalf("job = %+v", j)

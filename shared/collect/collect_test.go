@@ -211,7 +211,7 @@ func TestInlineBatch(t *testing.T) {
 	if r := res["000000000"]; r.Key != "a" || r.Text != "hello" || r.FinishReason != "STOP" || r.Tokens.Total != 5 || r.Error != nil {
 		t.Errorf("result 0 = %+v", r)
 	}
-	if r := res["000000001"]; r.Key != "b" || r.Error == nil || r.Error.Message != "bad request" || r.Error.Code != "400" {
+	if r := res["000000001"]; r.Key != "b" || r.Error == nil || r.Error.Message != "bad request" || r.Error.Code != "3" || r.Error.Status != "INVALID_ARGUMENT" {
 		t.Errorf("result 1 = %+v", r)
 	}
 	j := e.job("batch-inl1")
@@ -320,7 +320,7 @@ func TestFailedAndExpired(t *testing.T) {
 	}{
 		{event.TypeBatchFailed, "BATCH_STATE_FAILED", map[string]any{"code": 3, "message": "bad input file"},
 			event.Data{ErrorCode: "CLAIMED", ErrorMessage: "claimed message"}, event.StateFailed, 2,
-			&event.JobError{Code: "3", Message: "bad input file"}},
+			&event.JobError{Code: "3", Status: "INVALID_ARGUMENT", Message: "bad input file"}},
 		{event.TypeBatchExpired, "BATCH_STATE_EXPIRED", nil, event.Data{}, event.StateExpired, 1, nil},
 		{event.TypeBatchCancelled, "BATCH_STATE_CANCELLED", nil, event.Data{}, event.StateCancelled, 1, nil},
 	} {
@@ -381,8 +381,11 @@ func TestVideo(t *testing.T) {
 				t.Errorf("video entry = %v", v)
 			}
 			if bucket == "" {
-				if _, ok := v["gcs_uri"]; ok || e.gem.HitCount("files/vid1") != 0 {
+				if _, ok := v["gcs_uri"]; ok || e.gem.HitCount("files/vid1:download") != 0 {
 					t.Errorf("copied without VIDEO_BUCKET: %v", v)
+				}
+				if _, ok := v["expire_time"].(time.Time); !ok {
+					t.Errorf("no expire_time from files.get: %v", v)
 				}
 				return
 			}

@@ -31,13 +31,22 @@
 //     error. A text longer than [MaxTextBytes] is split into documents
 //     {index}-p001, -p002, … carrying part/parts; nothing is dropped. A line
 //     that is not JSON is stored as an error result (code invalid_line).
+//     Every plausible line shape is accepted: no "key" (the metadata's
+//     "key", else none), "metadata" as any JSON object (a protobuf Struct),
+//     and an error as a google.rpc.Status, a Google HTTP error, an
+//     Interactions error, a string, or a Status under "status".
 //   - batch failed, expired or cancelled: no results. The job's error is the
 //     API's (the SDK never fills BatchJob.Error, so ReadJob reads the raw
 //     operation's error for a failed batch: a second call, only then).
 //   - video: each video's URI, MIME
 //     type and Gemini file name go to the job's output.videos; with a
 //     [VideoStore] (VIDEO_BUCKET) the bytes are streamed to
-//     gs://bucket/videos/<job_id>/<n>.mp4 and output.videos[n].gcs_uri set.
+//     gs://bucket/videos/<job_id>/<n>.mp4 and output.videos[n].gcs_uri set;
+//     without one, the file's metadata is read (files.get) for its
+//     expire_time. A video that failed or was filtered by safety is a
+//     failed job with the reason (error code 13…, or rai_filtered with the
+//     filter's reasons); Gemini sends no webhook for a failed one, so it is
+//     found by whatever triggers a read (a sweep, a claim).
 //   - interaction in a collectable state: output holds status, text, steps (JSON maps; an
 //     array directly inside an array becomes {"values": […]} because
 //     Firestore cannot store nested arrays) and, for requires_action, the
@@ -76,12 +85,24 @@
 //
 // # Errors and retries
 //
-// Gemini errors are classified by package gemini: reading the job, 404 and
-// 403 make the claim unverifiable (see above); otherwise 400/404/410/422
-// are permanent; 429, 5xx, 401, network and unexpected responses are
-// transient. Firestore, Cloud Storage and Pub/Sub failures are transient.
-// Every read of the job is bounded by Options.ReadTimeout and the whole
-// handling by the function's deadline (topology.CollectorDeadline).
+// Gemini errors are classified by package gemini, by the HTTP status of
+// the answer whatever its body says: reading the job, 404 and 403 make the
+// claim unverifiable (see above); otherwise a 4xx is permanent except 401,
+// 403, 408, 409, 425, 429 and 499, and so is 501; other 5xx, network
+// errors and timeouts are transient. Firestore, Cloud Storage and Pub/Sub
+// failures are transient. Every read of the job is bounded by
+// Options.ReadTimeout and the whole handling by the function's deadline
+// (topology.CollectorDeadline).
+//
+// Gemini's errors are stored as {code, status, message}: the canonical
+// code as a number string and its status name, whatever the source shape
+// (event.NormalizeError).
+//
+// An output the API names but will not serve (403 or 404 after this key
+// just read the job) has expired once the job ended longer ago than
+// Options.FileTTL (48 h): a permanent failure with code [CodeOutputExpired]
+// whose message, for videos, says how VIDEO_BUCKET keeps them. Earlier, it
+// is retried like a transient error (the API may lag).
 //
 //   - Transient: Handle returns the error, the function answers 503 and
 //     Pub/Sub redelivers with backoff. On the last attempt

@@ -20,6 +20,8 @@ func FuzzParseLine(f *testing.F) {
 		`{"key":"c","response":{"promptFeedback":{"blockReason":"SAFETY"}}}`,
 		`{"key":"d","response":{"candidates":[null]}}`,
 		`{}`, `null`, `[`, ``, `{"error":{"code":"x"}}`,
+		`{"response":{"candidates":[]},"metadata":{"key":1,"a":[[1]],"b":{"c":null}}}`,
+		`{"key":"e","error":{"code":3,"message":"m"}}`, `{"key":"s","status":{"code":14}}`, `{"error":"plain"}`,
 	} {
 		f.Add(int64(7), []byte(s))
 	}

@@ -78,7 +78,11 @@ func (s *Service) collectInteraction(ctx context.Context, ev event.JobEvent, it 
 	if len(it.Errors) > 0 {
 		errs := make([]any, 0, len(it.Errors))
 		for _, e := range it.Errors {
-			errs = append(errs, map[string]any{"code": deref(e.Code), "message": deref(e.Message)})
+			je := event.NormalizeError(deref(e.Code), "", deref(e.Message))
+			if je == nil {
+				continue
+			}
+			errs = append(errs, map[string]any{"code": je.Code, "status": je.Status, "message": je.Message})
 		}
 		out.output["errors"] = errs
 	}

@@ -9,6 +9,8 @@ import (
 	"log/slog"
 	"time"
 
+	"google.golang.org/genai"
+
 	"github.com/geminihooks/geminihooks/shared/bus"
 	"github.com/geminihooks/geminihooks/shared/event"
 	"github.com/geminihooks/geminihooks/shared/gemini"
@@ -43,6 +45,9 @@ type Ledger interface {
 type Gemini interface {
 	ReadJob(ctx context.Context, kind event.Kind, name string) (*gemini.Job, error)
 	OpenFile(ctx context.Context, ref string) (io.ReadCloser, error)
+	// FileInfo reads a file's metadata; a file the key cannot read wraps
+	// gemini.ErrFileGone (as does OpenFile's error for one).
+	FileInfo(ctx context.Context, ref string) (*genai.File, error)
 }
 
 // VideoStore keeps copies of generated videos; [GCSVideos] implements it.
@@ -68,6 +73,11 @@ type Options struct {
 	ClaimGrace time.Duration
 	// ReadTimeout bounds one read of a job from Gemini's API. Default 30s.
 	ReadTimeout time.Duration
+	// FileTTL is how long Gemini keeps output files after the job ended
+	// (default gemini.FileTTL, 48h). An output the API names but no longer
+	// serves is output_expired (permanent) once the job ended longer ago;
+	// before that it is retried as a lagging API.
+	FileTTL time.Duration
 	// Now is the clock. Default time.Now.
 	Now func() time.Time
 	// Logger defaults to slog.Default().
@@ -95,6 +105,9 @@ func New(o Options) *Service {
 	}
 	if o.ReadTimeout <= 0 {
 		o.ReadTimeout = DefaultReadTimeout
+	}
+	if o.FileTTL <= 0 {
+		o.FileTTL = gemini.FileTTL
 	}
 	if o.Now == nil {
 		o.Now = time.Now
@@ -232,7 +245,11 @@ func (s *Service) Handle(ctx context.Context, m bus.PushMessage) error {
 			return err
 		}
 		cerr := &event.JobError{Code: "permanent", Message: event.Bound(err.Error(), 4096)}
-		if !permanent {
+		var expired *outputExpiredError
+		switch {
+		case errors.As(err, &expired):
+			cerr.Code, cerr.Message = CodeOutputExpired, event.Bound(expired.msg, event.MaxErrorMessageBytes)
+		case !permanent:
 			cerr.Code = "retries_exhausted"
 		}
 		log.Error("collection failed", "err", err.Error(), "permanent", permanent, "api_state", string(gj.State))
@@ -260,13 +277,10 @@ func (s *Service) Handle(ctx context.Context, m bus.PushMessage) error {
 }
 
 // geminiName is the name to read the job by: the one recorded when the job
-// was submitted (the full form the API accepts) unless the event's is
-// fuller.
+// was submitted (the full form the API accepts) unless only the event's
+// names the model (event.BetterName).
 func geminiName(recorded, fromEvent string) string {
-	if len(recorded) >= len(fromEvent) {
-		return recorded
-	}
-	return fromEvent
+	return event.BetterName(recorded, fromEvent)
 }
 
 func (s *Service) now() time.Time { return s.o.Now().UTC() }
@@ -307,7 +321,12 @@ func (s *Service) failedRead(ctx context.Context, log *slog.Logger, m bus.PushMe
 	return err
 }
 
-func (s *Service) collect(ctx context.Context, ev event.JobEvent, gj *gemini.Job) (outcome, error) {
+func (s *Service) collect(ctx context.Context, ev event.JobEvent, gj *gemini.Job) (out outcome, err error) {
+	defer func() {
+		if errors.Is(err, gemini.ErrFileGone) {
+			err = s.goneOutput(ev, gj, err)
+		}
+	}()
 	switch {
 	case gj.Batch != nil && gj.State == event.StateSucceeded:
 		return s.collectBatch(ctx, ev, gj.Batch)
@@ -319,6 +338,57 @@ func (s *Service) collect(ctx context.Context, ev event.JobEvent, gj *gemini.Job
 	// A batch that failed, expired or was cancelled has no results: the
 	// API's error (on the job) is the whole story.
 	return outcome{}, nil
+}
+
+// CodeOutputExpired is collect_error.code for an output Gemini no longer
+// serves (its files live gemini.FileTTL): a permanent failure.
+const CodeOutputExpired = "output_expired"
+
+// outputExpiredError is a permanent collection failure: the output the API
+// names is gone. msg is what the job's collect_error says.
+type outputExpiredError struct {
+	msg string
+	err error
+}
+
+func (e *outputExpiredError) Error() string { return e.msg + ": " + e.err.Error() }
+func (e *outputExpiredError) Unwrap() []error {
+	return []error{e.err, gemini.ErrPermanent}
+}
+
+// goneOutput decides what a file the API names but will not serve (403 or
+// 404, after this key just read the job) means. Once the job ended longer
+// ago than Gemini keeps files, it expired: permanent, with a message that
+// says so (and, for videos, how VIDEO_BUCKET keeps them). Earlier, the API
+// is lagging or flaky: transient, so redelivery retries it (and the last
+// attempt records retries_exhausted). When the end time is unknown the
+// file the API itself named is gone, so it is taken as expired too.
+func (s *Service) goneOutput(ev event.JobEvent, gj *gemini.Job, err error) error {
+	ended := gj.EndTime
+	if ended.IsZero() {
+		ended = ev.EventTime
+	}
+	endNote := "end time unknown"
+	if !ended.IsZero() {
+		age := s.now().Sub(ended)
+		if age < s.o.FileTTL {
+			return fmt.Errorf("%s; the job ended %s ago, within Gemini's %s file lifetime, so the API may be lagging: %w",
+				err.Error(), age.Round(time.Second), s.o.FileTTL, gemini.ErrTransient)
+		}
+		endNote = "the job ended " + ended.UTC().Format(time.RFC3339)
+	}
+	what := "the output file"
+	hint := "the results can no longer be collected"
+	if ev.Kind == event.KindVideo {
+		what = "the generated video"
+		hint = "set VIDEO_BUCKET so the Collector copies videos to Cloud Storage as soon as they are generated"
+		if s.o.Videos != nil {
+			hint = "it expired before the Collector could copy it to VIDEO_BUCKET"
+		}
+	}
+	msg := fmt.Sprintf("%s is no longer available: Gemini deletes files %s after creating them (%s); %s",
+		what, s.o.FileTTL, endNote, hint)
+	return &outputExpiredError{msg: msg, err: err}
 }
 
 // save writes the collection summary, with the verification it rests on,

@@ -22,7 +22,10 @@ import (
 func VideoObject(jobID string, n int) string { return fmt.Sprintf("videos/%s/%d.mp4", jobID, n) }
 
 // collectVideo records a finished video operation's videos (and copies
-// them with a [VideoStore]); a failed one's error is the job's.
+// them with a [VideoStore]); a failed one's error is the job's. Without a
+// store, each video's file is looked up (files.get) for its expiration
+// time, so a video that already expired is reported as output_expired
+// instead of a dead link.
 func (s *Service) collectVideo(ctx context.Context, ev event.JobEvent, op *genai.GenerateVideosOperation) (outcome, error) {
 	out := outcome{output: map[string]any{}}
 	if op.Error != nil {
@@ -41,10 +44,21 @@ func (s *Service) collectVideo(ctx context.Context, ev event.JobEvent, op *genai
 			}
 			v := gv.Video
 			entry := map[string]any{"index": int64(i), "mime_type": v.MIMEType}
+			fileID := ""
 			if v.URI != "" {
 				entry["uri"] = v.URI
 				if id, ok := gemini.FileID(v.URI); ok {
+					fileID = id
 					entry["file_name"] = "files/" + id
+				}
+			}
+			if s.o.Videos == nil && fileID != "" {
+				f, err := s.o.Gemini.FileInfo(ctx, "files/"+fileID)
+				if err != nil {
+					return outcome{}, err
+				}
+				if !f.ExpirationTime.IsZero() {
+					entry["expire_time"] = f.ExpirationTime.UTC()
 				}
 			}
 			if s.o.Videos != nil {

@@ -402,6 +402,10 @@ func (s *Stack) startGemini(ctx context.Context, faults Faults) error {
 			Seed:       time.Now().UnixNano(),
 			Logger:     s.log.With("component", "gemsim"),
 			OnDelivery: s.logDelivery,
+			EventIDs:   faults.IDs,
+			FileTTL:    faults.FileTTL,
+
+			RedirectDownloads: faults.Redirect,
 		})
 		url, err := s.Sim.Start("127.0.0.1:0")
 		if err != nil {

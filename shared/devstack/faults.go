@@ -25,6 +25,14 @@ type Faults struct {
 	// JobDuration is how long each simulated job runs in wall time,
 	// whatever the time scale (knob jobs=D; default DefaultJobDuration).
 	JobDuration time.Duration
+	// IDs is the form of data.id in the simulator's events (knob ids=).
+	IDs gemsim.IDForm
+	// FileTTL is how long simulated files live, in sim-time (knob
+	// filettl=D; default gemsim.DefaultFileTTL).
+	FileTTL time.Duration
+	// Redirect makes downloads answer with a redirect to another host
+	// (knob redirect).
+	Redirect bool
 }
 
 // simDurations converts JobDuration to the simulator's sim-time.
@@ -52,6 +60,10 @@ var ErrInvalidFaults = errors.New("devstack: invalid faults")
 //	               backoff, delays); the push dispatcher's retry backoff is
 //	               divided by X too
 //	jobs=D         wall time each simulated job runs (default 500ms)
+//	ids=FORM       data.id form in events: canonical (default), bare,
+//	               prefixed or mixed (see gemsim.IDForm)
+//	filettl=D      sim-time a simulated file lives (default 48h)
+//	redirect       downloads answer 302 to a signed URL on another host
 //
 // An empty string means no faults.
 func ParseFaults(s string) (Faults, error) {
@@ -93,18 +105,35 @@ func ParseFaults(s string) (Faults, error) {
 			}
 		case "jobs":
 			out.JobDuration, err = dur()
+		case "ids":
+			out.IDs, err = gemsim.ParseIDForm(val)
+			if err != nil {
+				err = fmt.Errorf("%w: %w", ErrInvalidFaults, err)
+			}
+		case "filettl":
+			out.FileTTL, err = dur()
+			if err == nil && out.FileTTL == 0 {
+				err = fmt.Errorf("%w: filettl=%q: want a positive duration", ErrInvalidFaults, val)
+			}
+		case "redirect":
+			out.Redirect = true
+			if hasVal {
+				if out.Redirect, err = strconv.ParseBool(val); err != nil {
+					err = fmt.Errorf("%w: redirect=%q: want true or false", ErrInvalidFaults, val)
+				}
+			}
 		case "timescale":
 			f.TimeScale, err = strconv.ParseFloat(val, 64)
 			if err != nil || f.TimeScale <= 0 {
 				err = fmt.Errorf("%w: timescale=%q: want a positive number", ErrInvalidFaults, val)
 			}
 		default:
-			err = fmt.Errorf("%w: unknown knob %q (known: dup, drop, delay, shuffle, timescale, jobs)", ErrInvalidFaults, key)
+			err = fmt.Errorf("%w: unknown knob %q (known: dup, drop, delay, shuffle, timescale, jobs, ids, filettl, redirect)", ErrInvalidFaults, key)
 		}
 		if err != nil {
 			return Faults{}, err
 		}
-		if !hasVal && key != "shuffle" {
+		if !hasVal && key != "shuffle" && key != "redirect" {
 			return Faults{}, fmt.Errorf("%w: %s needs a value (%s=...)", ErrInvalidFaults, key, key)
 		}
 	}

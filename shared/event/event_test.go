@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -96,6 +97,15 @@ func TestParseRef(t *testing.T) {
 		{"notype", "x", JobRef{ID: "notype-x", Kind: "notype", Name: "x"}},
 		// A resource name decides the kind even under an unexpected type.
 		{"something.else", "batches/q", JobRef{ID: "batch-q", Kind: KindBatch, Name: "batches/q"}},
+		// Every id form of one video operation is one document; without the
+		// model the name is "operations/<id>".
+		{"video.generated", "operations/abc123", JobRef{ID: "video-abc123", Kind: KindVideo, Name: "operations/abc123"}},
+		{"video.generated", "abc123", JobRef{ID: "video-abc123", Kind: KindVideo, Name: "operations/abc123"}},
+		{"something.else", "models/veo-3/operations/abc123", JobRef{ID: "video-abc123", Kind: KindVideo, Name: "models/veo-3/operations/abc123"}},
+		// Interactions are read by bare id, whichever form the event used.
+		{"interaction.completed", "interactions/v1_abc", JobRef{ID: "interaction-v1_abc", Kind: KindInteraction, Name: "v1_abc"}},
+		{"interaction.completed", "v1_abc", JobRef{ID: "interaction-v1_abc", Kind: KindInteraction, Name: "v1_abc"}},
+		{"something.else", "interactions/v1_abc", JobRef{ID: "interaction-v1_abc", Kind: KindInteraction, Name: "v1_abc"}},
 	}
 	for _, tc := range tests {
 		got, err := ParseRef(tc.typ, tc.id)
@@ -111,6 +121,124 @@ func TestParseRef(t *testing.T) {
 			t.Errorf("ParseRef(%q) succeeded", bad)
 		}
 	}
+	for _, bad := range []string{"operations/", "interactions/", "models/veo/operations/"} {
+		if _, err := ParseRef("video.generated", bad); err == nil {
+			t.Errorf("ParseRef(video, %q) succeeded", bad)
+		}
+	}
+}
+
+// TestIDFormsMeetOnOneJob: whatever form a webhook uses, it lands on the
+// document the submission recorded (RefForName of the API's answer).
+func TestIDFormsMeetOnOneJob(t *testing.T) {
+	cases := []struct {
+		kind      Kind
+		submitted string
+		forms     []string
+	}{
+		{KindBatch, "batches/b1", []string{"b1", "batches/b1"}},
+		{KindVideo, "models/veo-3.1-generate-preview/operations/op1", []string{"op1", "operations/op1", "models/veo-3.1-generate-preview/operations/op1"}},
+		{KindInteraction, "v1_i1", []string{"v1_i1", "interactions/v1_i1"}},
+	}
+	for _, c := range cases {
+		sub, err := RefForName(c.kind, c.submitted)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if sub.Name != c.submitted {
+			t.Errorf("RefForName(%s) name = %q", c.submitted, sub.Name)
+		}
+		for _, f := range c.forms {
+			ref, err := ParseRef(string(c.kind)+".x", f)
+			if err != nil || ref.ID != sub.ID || ref.Kind != c.kind {
+				t.Errorf("%s: form %q → %+v, %v; want document %s", c.kind, f, ref, err, sub.ID)
+			}
+			if got := BetterName(sub.Name, ref.Name); got != c.submitted {
+				t.Errorf("%s: recorded %q, webhook %q: read by %q", c.kind, sub.Name, ref.Name, got)
+			}
+		}
+	}
+}
+
+func TestBetterName(t *testing.T) {
+	for _, tc := range []struct{ recorded, learned, want string }{
+		{"", "operations/x", "operations/x"},
+		{"operations/x", "models/veo/operations/x", "models/veo/operations/x"},
+		{"models/veo/operations/x", "operations/x", "models/veo/operations/x"},
+		// a webhook cannot redirect the read to another model's operation
+		{"models/veo/operations/x", "models/evil/operations/x", "models/veo/operations/x"},
+		{"batches/b", "batches/b", "batches/b"},
+		{"v1_a", "interactions/v1_a", "v1_a"},
+	} {
+		if got := BetterName(tc.recorded, tc.learned); got != tc.want {
+			t.Errorf("BetterName(%q, %q) = %q; want %q", tc.recorded, tc.learned, got, tc.want)
+		}
+	}
+}
+
+func TestNormalizeError(t *testing.T) {
+	for _, tc := range []struct {
+		name        string
+		code        any
+		status, msg string
+		want        *JobError
+	}{
+		{"rpc status line", float64(3), "", "bad", &JobError{Code: "3", Status: "INVALID_ARGUMENT", Message: "bad"}},
+		{"operation error", float64(13), "", "boom", &JobError{Code: "13", Status: "INTERNAL", Message: "boom"}},
+		{"google http error", float64(400), "INVALID_ARGUMENT", "x", &JobError{Code: "3", Status: "INVALID_ARGUMENT", Message: "x"}},
+		{"status wins over http code", float64(400), "FAILED_PRECONDITION", "x", &JobError{Code: "9", Status: "FAILED_PRECONDITION", Message: "x"}},
+		{"http code alone", 404, "", "", &JobError{Code: "5", Status: "NOT_FOUND"}},
+		{"http 503", json.Number("503"), "", "", &JobError{Code: "14", Status: "UNAVAILABLE"}},
+		{"interactions word", "invalid_request", "", "no", &JobError{Code: "3", Status: "INVALID_ARGUMENT", Message: "no"}},
+		{"interactions uri", "https://example.com/errors/not_found", "", "", &JobError{Code: "5", Status: "NOT_FOUND"}},
+		{"webhook status name", "INTERNAL", "", "sim", &JobError{Code: "13", Status: "INTERNAL", Message: "sim"}},
+		{"lowercase name", "resource-exhausted", "", "", &JobError{Code: "8", Status: "RESOURCE_EXHAUSTED"}},
+		{"numeric string", "3", "", "", &JobError{Code: "3", Status: "INVALID_ARGUMENT"}},
+		{"int32 from the SDK", int32(13), "", "m", &JobError{Code: "13", Status: "INTERNAL", Message: "m"}},
+		{"unknown word kept", "weird_thing", "", "m", &JobError{Code: "weird_thing", Message: "m"}},
+		{"unknown number kept", float64(42), "", "", &JobError{Code: "42"}},
+		{"message only", nil, "", "just text", &JobError{Message: "just text"}},
+		{"nothing", nil, "", "  ", nil},
+	} {
+		got := NormalizeError(tc.code, tc.status, tc.msg)
+		if (got == nil) != (tc.want == nil) || got != nil && *got != *tc.want {
+			t.Errorf("%s: NormalizeError(%v, %q, %q) = %+v; want %+v", tc.name, tc.code, tc.status, tc.msg, got, tc.want)
+		}
+	}
+	long := NormalizeError(strings.Repeat("c", 1000), "", strings.Repeat("m", 10000))
+	if len(long.Code) > MaxErrorCodeBytes || len(long.Message) > MaxErrorMessageBytes {
+		t.Errorf("unbounded error: %d/%d bytes", len(long.Code), len(long.Message))
+	}
+	if HTTPStatusFor("INVALID_ARGUMENT") != 400 || HTTPStatusFor("not_found") != 404 || HTTPStatusFor("UNAVAILABLE") != 503 || HTTPStatusFor("what") != 0 {
+		t.Error("HTTPStatusFor mapping")
+	}
+}
+
+// FuzzNormalizeError: any JSON error object normalises to a bounded error
+// whose Status, when set with a numeric code, is that code's name.
+func FuzzNormalizeError(f *testing.F) {
+	for _, s := range []string{`{"code":3}`, `{"code":400,"status":"INVALID_ARGUMENT","message":"m"}`,
+		`{"code":"invalid_request","message":"x"}`, `{"code":1e400}`, `{"code":-1}`, `{"code":[1]}`, `{"status":5}`, `{}`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		var m map[string]any
+		if json.Unmarshal(b, &m) != nil {
+			return
+		}
+		je := ErrorFromMap(m)
+		if je == nil {
+			return
+		}
+		if len(je.Code) > MaxErrorCodeBytes || len(je.Status) > MaxErrorCodeBytes || len(je.Message) > MaxErrorMessageBytes {
+			t.Fatalf("unbounded: %+v", je)
+		}
+		if je.Status != "" && HTTPStatusFor(je.Status) != 0 {
+			if n, err := strconv.Atoi(je.Code); err != nil || n < 0 || n > 16 {
+				t.Fatalf("canonical status %q with non-canonical code %q", je.Status, je.Code)
+			}
+		}
+	})
 }
 
 func TestStateSupersedes(t *testing.T) {

@@ -72,9 +72,11 @@ type Tokens struct {
 }
 
 // JobError is an error reported by Gemini or met while collecting. Code is
-// the canonical code as a string ("3", "13", or a word such as
-// "output_expired" for geminihooks' own errors); Status is the canonical
-// status name ("INVALID_ARGUMENT") when known.
+// the canonical google.rpc.Code as a decimal string ("3", "13") and Status
+// its name ("INVALID_ARGUMENT", "INTERNAL"), whatever shape Gemini used
+// ([NormalizeError]); a code geminihooks cannot map is kept verbatim with an
+// empty Status. geminihooks' own errors use a word as Code
+// ("output_expired", "rai_filtered", "retries_exhausted") and no Status.
 type JobError struct {
 	Code    string `json:"code,omitempty" firestore:"code,omitempty"`
 	Status  string `json:"status,omitempty" firestore:"status,omitempty"`

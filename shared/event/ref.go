@@ -24,8 +24,9 @@ type JobRef struct {
 	ID string
 	// Kind is the job family.
 	Kind Kind
-	// Name is the canonical Gemini resource name ("batches/abc",
-	// "models/veo/operations/xyz", or the opaque interaction id).
+	// Name is the Gemini resource name to read the job by: "batches/abc",
+	// "models/veo/operations/xyz" (or "operations/xyz" when the model is
+	// not known, see [ParseRef]), or the bare interaction id.
 	Name string
 }
 
@@ -35,19 +36,40 @@ func KindOf(eventType string) Kind {
 	return Kind(k)
 }
 
+// Resource-name prefixes Gemini uses, and geminihooks accepts, in data.id.
+const (
+	batchPrefix       = "batches/"
+	operationsPrefix  = "operations/"
+	interactionPrefix = "interactions/"
+	modelsPrefix      = "models/"
+	opsInfix          = "/operations/"
+)
+
 // ParseRef derives the job identity from an event type and its data.id.
-// Batch ids are accepted bare ("abc") or as "batches/abc"; video operations
-// are "models/<model>/operations/<id>"; interaction ids are opaque.
+// Every form Gemini may use for one job lands on one document and one name
+// its API accepts:
+//
+//   - batches: "abc" or "batches/abc" → batch-abc, "batches/abc";
+//   - videos: "models/<m>/operations/xyz" → video-xyz, the name as given;
+//     "operations/xyz" or a bare "xyz" (with a video.* type) → video-xyz,
+//     "operations/xyz" (the model is unknown: see [BetterName], and the
+//     assumption in shared/gemsim's notes);
+//   - interactions: "v1_…" or "interactions/v1_…" → interaction-v1_…, the
+//     bare id (the Interactions API takes ids, not resource names).
+//
+// A resource-name prefix decides the kind even under an unexpected type.
 func ParseRef(eventType, dataID string) (JobRef, error) {
 	if dataID == "" {
 		return JobRef{}, fmt.Errorf("%w: empty job id", ErrInvalidEnvelope)
 	}
 	kind := KindOf(eventType)
 	switch {
-	case strings.HasPrefix(dataID, "batches/"):
+	case strings.HasPrefix(dataID, batchPrefix):
 		kind = KindBatch
-	case strings.HasPrefix(dataID, "models/") && strings.Contains(dataID, "/operations/"):
+	case strings.HasPrefix(dataID, modelsPrefix) && strings.Contains(dataID, opsInfix):
 		kind = KindVideo
+	case strings.HasPrefix(dataID, interactionPrefix):
+		kind = KindInteraction
 	}
 	if kind == "" {
 		kind = "unknown"
@@ -58,21 +80,45 @@ func ParseRef(eventType, dataID string) (JobRef, error) {
 	name, short := dataID, dataID
 	switch kind {
 	case KindBatch:
-		short = strings.TrimPrefix(dataID, "batches/")
-		name = "batches/" + short
+		short = strings.TrimPrefix(dataID, batchPrefix)
+		name = batchPrefix + short
 	case KindVideo:
-		if i := strings.LastIndex(dataID, "/operations/"); i >= 0 {
-			short = dataID[i+len("/operations/"):]
+		switch {
+		case strings.HasPrefix(dataID, modelsPrefix) && strings.Contains(dataID, opsInfix):
+			short = dataID[strings.LastIndex(dataID, opsInfix)+len(opsInfix):]
+		default:
+			short = strings.TrimPrefix(dataID, operationsPrefix)
+			name = operationsPrefix + short
 		}
+	case KindInteraction:
+		short = strings.TrimPrefix(dataID, interactionPrefix)
+		name = short
 	}
 	if short == "" {
-		return JobRef{}, fmt.Errorf("%w: empty job id in %q", ErrInvalidEnvelope, dataID)
+		return JobRef{}, fmt.Errorf("%w: empty job id in %q", ErrInvalidEnvelope, Bound(dataID, 256))
 	}
 	id := escapeID(string(kind)) + "-" + escapeID(short)
 	if len(id) > MaxJobIDBytes {
 		return JobRef{}, fmt.Errorf("%w: job id of %d bytes (escaped) exceeds Pub/Sub's %d-byte ordering key", ErrInvalidEnvelope, len(id), MaxJobIDBytes)
 	}
 	return JobRef{ID: id, Kind: kind, Name: name}, nil
+}
+
+// BetterName returns the name to read a job by, given the one recorded on
+// its document and one newly learned (from a webhook or a submission) for
+// the same job: the recorded one, unless there is none or it is the
+// model-less "operations/<id>" form of a video operation and the new one
+// names the model. A recorded full name is never replaced, so a webhook
+// cannot make the Collector read another model's operation, and a short
+// form never replaces a full one.
+func BetterName(recorded, learned string) string {
+	if recorded == "" {
+		return learned
+	}
+	if strings.HasPrefix(recorded, operationsPrefix) && strings.HasPrefix(learned, modelsPrefix) && strings.Contains(learned, opsInfix) {
+		return learned
+	}
+	return recorded
 }
 
 // MaxDocIDBytes is Firestore's limit on a document id.

@@ -1,13 +1,17 @@
 package gemini
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
+	"sync/atomic"
 
 	"google.golang.org/genai"
 	"google.golang.org/genai/interactions/models/apierrors"
 	"google.golang.org/genai/interactions/models/components"
+
+	"github.com/geminihooks/geminihooks/shared/event"
 )
 
 // Error classes. Every error returned by this package wraps exactly one.
@@ -22,15 +26,26 @@ var (
 // IsPermanent reports whether err is classified permanent.
 func IsPermanent(err error) bool { return errors.Is(err, ErrPermanent) }
 
-// permanentStatus lists the HTTP statuses for which a retry cannot help.
-// 401/403 are left transient: they come from a wrong or revoked API key,
-// which an operator can fix while Pub/Sub keeps retrying.
+// permanentStatus reports whether an HTTP status says a retry of the same
+// request cannot help: a client error (4xx) other than the ones that
+// depend on time or on the caller's credentials, and 501.
+//
+//   - 401/403 are left transient: a wrong or revoked API key is fixed by an
+//     operator while Pub/Sub keeps retrying.
+//   - 408, 409, 425, 429 and 499 are about timing, contention or quota.
+//
+// Any other 4xx, including ones this code has never seen, repeats
+// identically, so it is permanent rather than retried until the dead-letter
+// policy gives up.
 func permanentStatus(code int) bool {
 	switch code {
-	case http.StatusBadRequest, http.StatusNotFound, http.StatusGone, http.StatusUnprocessableEntity:
+	case http.StatusUnauthorized, http.StatusForbidden, http.StatusRequestTimeout, http.StatusConflict,
+		http.StatusTooEarly, http.StatusTooManyRequests, 499:
+		return false
+	case http.StatusNotImplemented:
 		return true
 	}
-	return false
+	return code >= 400 && code < 500
 }
 
 func statusError(what string, code int, msg string) error {
@@ -39,20 +54,38 @@ func statusError(what string, code int, msg string) error {
 		class = ErrPermanent
 	}
 	if msg != "" {
-		return fmt.Errorf("%s: HTTP %d: %s: %w", what, code, msg, class)
+		return &HTTPError{Status: code, Err: fmt.Errorf("%s: HTTP %d: %s: %w", what, code, msg, class)}
 	}
-	return fmt.Errorf("%s: HTTP %d: %w", what, code, class)
+	return &HTTPError{Status: code, Err: fmt.Errorf("%s: HTTP %d: %w", what, code, class)}
 }
 
-// StatusCode returns the HTTP status carried by an SDK error, or 0.
+// HTTPError carries the HTTP status of the answer that failed, whatever the
+// error body said (an SDK error may only show the body's own code).
+type HTTPError struct {
+	Status int
+	Err    error
+}
+
+func (e *HTTPError) Error() string { return e.Err.Error() }
+func (e *HTTPError) Unwrap() error { return e.Err }
+
+// StatusCode returns the HTTP status of the answer behind err, or 0 when
+// there was none (a network error) or it cannot be told. An SDK error whose
+// body carried a canonical code or status name instead of the HTTP status
+// ({"error":{"code":3}}, {"error":{"status":"NOT_FOUND"}}) maps to the HTTP
+// status that stands for it.
 func StatusCode(err error) int {
+	var he *HTTPError
+	if errors.As(err, &he) && he.Status != 0 {
+		return he.Status
+	}
 	var ae genai.APIError
 	if errors.As(err, &ae) {
-		return ae.Code
+		return apiErrorStatus(ae)
 	}
 	var pae *genai.APIError
 	if errors.As(err, &pae) && pae != nil {
-		return pae.Code
+		return apiErrorStatus(*pae)
 	}
 	var ie *apierrors.APIError
 	if errors.As(err, &ie) {
@@ -73,6 +106,26 @@ func StatusCode(err error) int {
 	return 0
 }
 
+// apiErrorStatus reads the classic client's error: its Code is the body's
+// "code", normally the HTTP status, but a body may carry a canonical code
+// (0–16) or only a status name.
+func apiErrorStatus(ae genai.APIError) int {
+	switch {
+	case ae.Code >= 100 && ae.Code <= 599:
+		return ae.Code
+	case ae.Status != "":
+		if s := event.HTTPStatusFor(ae.Status); s != 0 {
+			return s
+		}
+	}
+	if ae.Code > 0 && ae.Code <= 16 {
+		if je := event.NormalizeError(ae.Code, "", ""); je != nil {
+			return event.HTTPStatusFor(je.Status)
+		}
+	}
+	return 0
+}
+
 func metaStatus(m components.HTTPMetadata) int {
 	if m.Response != nil {
 		return m.Response.StatusCode
@@ -81,15 +134,65 @@ func metaStatus(m components.HTTPMetadata) int {
 }
 
 // Classify wraps err with [ErrPermanent] or [ErrTransient] unless it already
-// carries one: SDK errors by HTTP status (400/404/410/422 permanent, the
-// rest transient), everything else (network, timeouts, decoding surprises)
-// transient, because a retry is cheap and a dead-letter policy bounds it.
+// carries one: by the HTTP status of the failed answer ([StatusCode],
+// [permanentStatus]), so an error body of a shape nobody anticipated is
+// classified like any other answer with that status; errors without an
+// answer (network, timeouts) are transient, because a retry is cheap and a
+// dead-letter policy bounds it.
 func Classify(err error) error {
+	return classify(err, 0)
+}
+
+// classify is Classify with the HTTP status seen by the transport (0 if
+// none): it decides when the SDK's error does not carry the status.
+func classify(err error, seen int) error {
 	if err == nil || errors.Is(err, ErrPermanent) || errors.Is(err, ErrTransient) {
 		return err
 	}
-	if code := StatusCode(err); code != 0 && permanentStatus(code) {
-		return fmt.Errorf("%w: %w", err, ErrPermanent)
+	code := StatusCode(err)
+	if seen >= 400 {
+		// The transport saw the real answer; the SDK's error may only
+		// repeat what the body claimed.
+		code = seen
 	}
-	return fmt.Errorf("%w: %w", err, ErrTransient)
+	class := ErrTransient
+	if code != 0 && permanentStatus(code) {
+		class = ErrPermanent
+	}
+	if code != 0 {
+		return &HTTPError{Status: code, Err: fmt.Errorf("%w: %w", err, class)}
+	}
+	return fmt.Errorf("%w: %w", err, class)
+}
+
+// statusKey carries a *statusBox in a request's context: the transport
+// records the last HTTP status the request got.
+type statusKey struct{}
+
+type statusBox struct{ code atomic.Int32 }
+
+func (b *statusBox) get() int {
+	if b == nil {
+		return 0
+	}
+	return int(b.code.Load())
+}
+
+// withStatus returns a context whose requests report their HTTP status.
+func withStatus(ctx context.Context) (context.Context, *statusBox) {
+	b := &statusBox{}
+	return context.WithValue(ctx, statusKey{}, b), b
+}
+
+// statusTransport records each answer's status in the request's statusBox.
+type statusTransport struct{ base http.RoundTripper }
+
+func (t statusTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	res, err := t.base.RoundTrip(r)
+	if res != nil {
+		if b, ok := r.Context().Value(statusKey{}).(*statusBox); ok {
+			b.code.Store(int32(res.StatusCode))
+		}
+	}
+	return res, err
 }

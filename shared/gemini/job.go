@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"strconv"
 	"strings"
 	"time"
 
@@ -133,75 +132,84 @@ func VideoState(op *genai.GenerateVideosOperation) (event.State, *event.JobError
 	return event.StateSucceeded, nil
 }
 
-// InteractionState maps an interaction's status. incomplete and
-// budget_exceeded end the interaction without its answer: failed, with the
-// status as the reason. requires_continuation, like requires_action, waits
-// for the client.
+// InteractionState maps an interaction's status.
+//
+//   - incomplete and budget_exceeded end the interaction without its full
+//     answer: failed, with the status as the reason (any partial output is
+//     still collected). A workflow must not take a truncated answer for a
+//     finished one.
+//   - requires_continuation is running: the SDK (v1.77 continuation.go)
+//     documents it as a stop at the per-request decode limit that the
+//     server resumes by itself for background interactions — the only kind
+//     that sends webhooks and the only kind geminihooks submits — so
+//     nothing waits for the client. Treating it as requires_action would
+//     hand workflows a "requires action" with no function call to answer.
+//   - a status this code does not know is unknown (nothing is collected).
 func InteractionState(it *interactions.Interaction) (event.State, *event.JobError) {
 	switch it.Status {
 	case interactions.InteractionStatusQueued:
 		return event.StateSubmitted, nil
-	case interactions.InteractionStatusInProgress:
+	case interactions.InteractionStatusInProgress, interactions.InteractionStatusRequiresContinuation:
 		return event.StateRunning, nil
-	case interactions.InteractionStatusRequiresAction, interactions.InteractionStatusRequiresContinuation:
+	case interactions.InteractionStatusRequiresAction:
 		return event.StateRequiresAction, nil
 	case interactions.InteractionStatusCompleted:
 		return event.StateSucceeded, nil
 	case interactions.InteractionStatusCancelled:
 		return event.StateCancelled, nil
 	case interactions.InteractionStatusFailed, interactions.InteractionStatusIncomplete, interactions.InteractionStatusBudgetExceeded:
-		je := &event.JobError{Code: string(it.Status), Message: "interaction ended " + string(it.Status)}
+		var je *event.JobError
 		if len(it.Errors) > 0 {
 			e := it.Errors[0]
-			if e.Code != nil && *e.Code != "" {
-				je.Code = *e.Code
-			}
-			if e.Message != nil && *e.Message != "" {
-				je.Message = *e.Message
-			}
+			je = event.NormalizeError(deref(e.Code), "", derefString(e.Message))
 		}
-		je.Code, je.Message = event.Bound(je.Code, 128), event.Bound(je.Message, 4096)
+		if it.Status != interactions.InteractionStatusFailed {
+			// The status is the reason; an error the API adds explains it.
+			msg := "interaction ended " + string(it.Status)
+			if je != nil && je.Message != "" {
+				msg += ": " + je.Message
+			}
+			je = &event.JobError{Code: string(it.Status), Message: event.Bound(msg, event.MaxErrorMessageBytes)}
+		}
+		if je == nil {
+			je = &event.JobError{Code: string(it.Status), Message: "interaction ended " + string(it.Status)}
+		}
 		return event.StateFailed, je
 	}
 	return event.StateUnknown, nil
+}
+
+func deref(p *string) any {
+	if p == nil {
+		return nil
+	}
+	return *p
+}
+
+func derefString(p *string) string {
+	if p == nil {
+		return ""
+	}
+	return *p
 }
 
 func jobError(e *genai.JobError) *event.JobError {
 	if e == nil {
 		return nil
 	}
-	je := &event.JobError{Message: event.Bound(e.Message, 4096)}
+	var c any
 	if e.Code != nil {
-		je.Code = strconv.Itoa(int(*e.Code))
+		c = *e.Code
 	}
-	return je
+	return event.NormalizeError(c, "", e.Message)
 }
 
 // StatusError converts a decoded google.rpc.Status ({"code": 13,
-// "message": …, "status"?: …}) or any similar map into a JobError.
+// "message": …}), a Google HTTP error ({"code": 400, "status": …}) or an
+// Interactions error ({"code": "invalid_request"}) into a JobError with the
+// canonical code and status (event.NormalizeError).
 func StatusError(m map[string]any) *event.JobError {
-	je := &event.JobError{}
-	switch c := m["code"].(type) {
-	case float64:
-		je.Code = strconv.FormatFloat(c, 'f', -1, 64)
-	case json.Number:
-		je.Code = c.String()
-	case string:
-		je.Code = c
-	case int:
-		je.Code = strconv.Itoa(c)
-	case nil:
-	default:
-		je.Code = fmt.Sprint(c)
-	}
-	if s, ok := m["status"].(string); ok {
-		je.Status = s
-	}
-	if s, ok := m["message"].(string); ok {
-		je.Message = s
-	}
-	je.Code, je.Status, je.Message = event.Bound(je.Code, 128), event.Bound(je.Status, 128), event.Bound(je.Message, 4096)
-	return je
+	return event.ErrorFromMap(m)
 }
 
 // batchError reads a batch's raw JSON for its error: the operation's

@@ -57,6 +57,9 @@ func TestVideoState(t *testing.T) {
 		if s != tc.state || code != tc.wantCode {
 			t.Errorf("%s: %q %+v, want %q code %q", name, s, e, tc.state, tc.wantCode)
 		}
+		if name == "failed" && (e == nil || e.Status != "INTERNAL" || e.Message != "boom") {
+			t.Errorf("failed operation error = %+v; want {13, INTERNAL, boom}", e)
+		}
 	}
 }
 
@@ -66,7 +69,7 @@ func TestInteractionState(t *testing.T) {
 		interactions.InteractionStatusQueued:               event.StateSubmitted,
 		interactions.InteractionStatusInProgress:           event.StateRunning,
 		interactions.InteractionStatusRequiresAction:       event.StateRequiresAction,
-		interactions.InteractionStatusRequiresContinuation: event.StateRequiresAction,
+		interactions.InteractionStatusRequiresContinuation: event.StateRunning,
 		interactions.InteractionStatusCompleted:            event.StateSucceeded,
 		interactions.InteractionStatusCancelled:            event.StateCancelled,
 		interactions.InteractionStatusFailed:               event.StateFailed,
@@ -83,8 +86,16 @@ func TestInteractionState(t *testing.T) {
 	}
 	_, e = InteractionState(&interactions.Interaction{Status: interactions.InteractionStatusFailed,
 		Errors: []interactions.Error{{Code: str("invalid_request"), Message: str("bad tool")}}})
-	if e == nil || e.Code != "invalid_request" || e.Message != "bad tool" {
+	if e == nil || e.Code != "3" || e.Status != "INVALID_ARGUMENT" || e.Message != "bad tool" {
 		t.Errorf("failed error = %+v", e)
+	}
+	_, e = InteractionState(&interactions.Interaction{Status: interactions.InteractionStatusIncomplete,
+		Errors: []interactions.Error{{Message: str("max_output_tokens reached")}}})
+	if e == nil || e.Code != "incomplete" || !strings.Contains(e.Message, "max_output_tokens") {
+		t.Errorf("incomplete error = %+v", e)
+	}
+	if st, e := InteractionState(&interactions.Interaction{Status: "a_status_from_the_future"}); st != event.StateUnknown || e != nil {
+		t.Errorf("unknown status = %q %+v", st, e)
 	}
 }
 
@@ -119,7 +130,7 @@ func TestReadJob(t *testing.T) {
 		t.Fatalf("running: %+v, %v, %d reads", j, err, hits["/v1beta/batches/ok"])
 	}
 	j, err = c.ReadJob(ctx, event.KindBatch, "batches/failed")
-	if err != nil || j.State != event.StateFailed || j.Error == nil || j.Error.Code != "3" || j.Error.Message != "bad input" {
+	if err != nil || j.State != event.StateFailed || j.Error == nil || j.Error.Code != "3" || j.Error.Status != "INVALID_ARGUMENT" || j.Error.Message != "bad input" {
 		t.Fatalf("failed: %+v, %v", j, err)
 	}
 	for _, name := range []string{"batches/gone", "batches/theirs"} {

@@ -34,10 +34,24 @@ const (
 	TriggerFailInteraction = "FAIL_INTERACTION"
 	// TriggerFailVideo in a video prompt makes the operation fail.
 	TriggerFailVideo = "FAIL_VIDEO"
+	// TriggerRAIFilter in a video prompt makes the operation complete with
+	// every sample filtered by safety (raiMediaFilteredCount, no video).
+	TriggerRAIFilter = "RAI_FILTER"
+	// TriggerIncomplete in an interaction's input ends it "incomplete",
+	// with partial output.
+	TriggerIncomplete = "INCOMPLETE_INTERACTION"
+	// TriggerBudgetExceeded in an interaction's input ends it
+	// "budget_exceeded".
+	TriggerBudgetExceeded = "BUDGET_EXCEEDED"
+	// TriggerContinuation in a background interaction's input makes it
+	// show "requires_continuation" (with a continuation_token) for the
+	// second half of its duration before it completes: the server
+	// continues background interactions by itself.
+	TriggerContinuation = "REQUIRES_CONTINUATION"
 )
 
-// SimulatedBatchErrorCode is data.error_code of simulated batch.failed and
-// interaction.failed events.
+// SimulatedBatchErrorCode is data.error_code of a simulated batch.failed
+// event: the canonical status name of the operation's error (code 13).
 const SimulatedBatchErrorCode = "INTERNAL"
 
 func terminalBatch(state string) bool {
@@ -105,11 +119,19 @@ type gcResponse struct {
 	ModelVersion  string        `json:"modelVersion"`
 }
 
+// gcError is a per-request error in batch output: a google.rpc.Status,
+// whose code is the canonical code (3 = INVALID_ARGUMENT), without the
+// "status" name the HTTP error body has.
 type gcError struct {
 	Code    int    `json:"code"`
 	Message string `json:"message"`
-	Status  string `json:"status,omitempty"`
 }
+
+// Canonical codes the simulator uses.
+const (
+	codeInvalidArgument = 3
+	codeInternal        = 13
+)
 
 // Tokens is the simulator's token count for a text: ceil(len(bytes)/4), at
 // least 1 for non-empty text.
@@ -149,10 +171,10 @@ func echoResponse(model, in, out string) gcResponse {
 func answer(model string, raw json.RawMessage) (*gcResponse, *gcError) {
 	text, err := requestText(raw)
 	if err != nil {
-		return nil, &gcError{Code: 400, Message: err.Error(), Status: "INVALID_ARGUMENT"}
+		return nil, &gcError{Code: codeInvalidArgument, Message: err.Error()}
 	}
 	if strings.Contains(text, TriggerFailLine) {
-		return nil, &gcError{Code: 400, Message: "simulated request failure (" + TriggerFailLine + ")", Status: "INVALID_ARGUMENT"}
+		return nil, &gcError{Code: codeInvalidArgument, Message: "simulated request failure (" + TriggerFailLine + ")"}
 	}
 	r := echoResponse(model, text, "echo: "+text)
 	return &r, nil
@@ -175,6 +197,11 @@ func (s *Simulator) handleBatchCreate(w http.ResponseWriter, r *http.Request, p 
 	}
 	if err := readJSON(r, &body); err != nil {
 		writeError(w, http.StatusBadRequest, "INVALID_ARGUMENT", err.Error())
+		return
+	}
+	if strings.TrimSpace(body.Batch.DisplayName) == "" {
+		// The REST reference marks batch.display_name required.
+		writeError(w, http.StatusBadRequest, "INVALID_ARGUMENT", "batch.display_name is required")
 		return
 	}
 	in := body.Batch.InputConfig
@@ -305,7 +332,7 @@ func (s *Simulator) finishBatch(id, force string) error {
 	now := s.now()
 	b.state, b.updated, b.ended = outcome, now, now
 	b.responses, b.succeeded, b.failedReq = responses, ok, bad
-	data := map[string]any{"id": "batches/" + id}
+	data := map[string]any{"id": s.eventID("batches/" + id)}
 	switch outcome {
 	case batchSucceeded:
 		if out != nil {
@@ -348,7 +375,7 @@ func inlineResults(model string, items []json.RawMessage) ([]any, int, int) {
 		}
 		res := map[string]any{}
 		if err := json.Unmarshal(item, &it); err != nil {
-			res["error"] = gcError{Code: 400, Message: "invalid inlined request: " + err.Error(), Status: "INVALID_ARGUMENT"}
+			res["error"] = gcError{Code: codeInvalidArgument, Message: "invalid inlined request: " + err.Error()}
 			bad++
 			out = append(out, res)
 			continue
@@ -372,15 +399,17 @@ func inlineResults(model string, items []json.RawMessage) ([]any, int, int) {
 // simulator extensions (see doc.go).
 type inputLine struct {
 	Key           string          `json:"key"`
+	Metadata      json.RawMessage `json:"metadata"`
 	Request       json.RawMessage `json:"request"`
 	SimulateLines int             `json:"simulate_lines"`
 	LineBytes     int             `json:"line_bytes"`
 }
 
 type outputLine struct {
-	Key      string      `json:"key,omitempty"`
-	Response *gcResponse `json:"response,omitempty"`
-	Error    *gcError    `json:"error,omitempty"`
+	Key      string          `json:"key,omitempty"`
+	Metadata json.RawMessage `json:"metadata,omitempty"`
+	Response *gcResponse     `json:"response,omitempty"`
+	Error    *gcError        `json:"error,omitempty"`
 }
 
 func newLineScanner(input []byte) *bufio.Scanner {
@@ -430,14 +459,14 @@ func batchOutputGen(model string, input []byte) func(io.Writer) error {
 			var in inputLine
 			var out outputLine
 			if err := json.Unmarshal(line, &in); err != nil {
-				out = outputLine{Key: "line-" + strconv.Itoa(n), Error: &gcError{Code: 400, Message: "invalid JSONL line: " + err.Error(), Status: "INVALID_ARGUMENT"}}
+				out = outputLine{Key: "line-" + strconv.Itoa(n), Error: &gcError{Code: codeInvalidArgument, Message: "invalid JSONL line: " + err.Error()}}
 			} else if in.SimulateLines > 0 {
 				if err := writeSimulated(w, model, in); err != nil {
 					return err
 				}
 				continue
 			} else {
-				out.Key = in.Key
+				out.Key, out.Metadata = in.Key, in.Metadata
 				out.Response, out.Error = answer(model, in.Request)
 			}
 			if err := writeLine(w, out); err != nil {
@@ -547,7 +576,7 @@ func (s *Simulator) batchJSONLocked(b *batch) map[string]any {
 		}
 		op["response"] = resp
 	case batchFailed:
-		op["error"] = map[string]any{"code": 13, "message": b.errMsg}
+		op["error"] = map[string]any{"code": codeInternal, "message": b.errMsg}
 	}
 	return op
 }
@@ -604,7 +633,7 @@ func (s *Simulator) handleBatchCancel(w http.ResponseWriter, r *http.Request, p 
 	b.state, b.updated, b.ended = batchCancelled, now, now
 	uris := b.hookURIs
 	s.mu.Unlock()
-	s.emit("batch.cancelled", map[string]any{"id": "batches/" + p.id}, uris)
+	s.emit("batch.cancelled", map[string]any{"id": s.eventID("batches/" + p.id)}, uris)
 	writeJSON(w, http.StatusOK, map[string]any{})
 }
 

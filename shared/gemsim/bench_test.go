@@ -29,7 +29,7 @@ func BenchmarkDownloadSimulatedOutput(b *testing.B) {
 		b.Fatal(err)
 	}
 	in := sim.PutFile("big", "application/jsonl", fmt.Appendf(nil, `{"key":"k","simulate_lines":%d,"line_bytes":%d}`, lines, lineBytes))
-	job, err := client.Batches.Create(b.Context(), "m", &genai.BatchJobSource{FileName: in}, nil)
+	job, err := client.Batches.Create(b.Context(), "m", &genai.BatchJobSource{FileName: in}, withName)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -30,6 +30,7 @@
 //	DELETE /v1beta/batches/{id}                       (batches.delete)
 //	POST   /v1beta/models/{model}:predictLongRunning  (models.predictLongRunning)
 //	GET    /v1beta/models/{model}/operations/{id}     (operations.get)
+//	GET    /v1beta/operations/{id}                    the same operation without its model (operations.get)
 //	POST   /v1beta/interactions                       (interactions.create)
 //	GET    /v1beta/interactions/{id}                  (interactions.get)
 //	POST   /v1beta/interactions/{id}/cancel           (interactions.cancel)
@@ -47,13 +48,38 @@
 // parameter): missing → 403 PERMISSION_DENIED, wrong (when Options.APIKey is
 // set) → 400 INVALID_ARGUMENT. Errors use the Google shape
 // {"error":{"code":404,"message":"…","status":"NOT_FOUND"}}; interactions
-// routes use the Interactions API shape, whose code is a string:
-// {"error":{"code":"NOT_FOUND","message":"…"}}. Unknown routes are 404.
-// Unknown resource ids are 404 NOT_FOUND, except files.get/delete which answer
-// 403 PERMISSION_DENIED like the real Files API.
+// routes use the Interactions API shape, whose code is a lowercase word:
+// {"error":{"code":"invalid_request","message":"…"}} for a 400, "not_found",
+// "permission_denied", "rate_limit_exceeded", "internal_error". Unknown
+// routes are 404. Unknown resource ids are 404 NOT_FOUND, except
+// files.get/delete which answer 403 PERMISSION_DENIED like the real Files API.
 //
 // All minted ids are lowercase alphanumeric (the SDK extracts file ids from
 // URIs with ^[a-z0-9]+); interaction ids are "v1_" + lowercase alphanumerics.
+//
+// # Files and URIs
+//
+// Resource URIs have the real API's form whatever the simulator listens
+// on: a file's uri is https://generativelanguage.googleapis.com/v1beta/files/<id>
+// and its downloadUri (also a generated video's uri and video.generated's
+// output_file_uri/video_uri) …/files/<id>:download?alt=media
+// (Options.URIBase changes the base). The Go and JS SDKs, like the
+// Collector, take only the file id from such a URI and download from their
+// configured base URL, so they work unchanged; [Simulator.Transport]
+// resolves the public host to the simulator for a client that fetches a
+// URI as it is. Resumable upload URLs point at the simulator itself.
+//
+// Files expire Options.FileTTL of sim-time after their creation (default
+// [DefaultFileTTL], 48 h): uploads, batch output files and generated videos
+// alike. An expired file is deleted: files.get answers 403
+// PERMISSION_DENIED and a download 404 NOT_FOUND, as for an unknown id.
+//
+// With Options.RedirectDownloads, files.download answers 302 with a signed
+// URL (valid 15 min of sim-time) on a second listener, another host:port,
+// which serves the bytes without an API key; a request there that carries
+// one is counted in Stats.KeyLeaks (Go's http.Client forwards custom
+// headers such as x-goog-api-key on a cross-host redirect unless told not
+// to; the Go SDK's own Files.Download does).
 //
 // # Job lifecycle
 //
@@ -73,17 +99,22 @@
 //     finishReason STOP; usageMetadata promptTokenCount = Tokens(text),
 //     candidatesTokenCount = Tokens(output), totalTokenCount = their sum,
 //     where [Tokens] is ceil(bytes/4). modelVersion is the model id.
-//   - A request whose text contains "FAIL_LINE" gets a per-request error
-//     {"code":400,"status":"INVALID_ARGUMENT"} instead (inline:
-//     InlinedResponse.Error; file: an output line {"key":…,"error":{…}}).
+//   - A request whose text contains "FAIL_LINE" gets a per-request error, a
+//     google.rpc.Status {"code":3,"message":…} (canonical code, no status
+//     name) instead (inline: InlinedResponse.Error; file: an output line
+//     {"key":…,"error":{…}}).
+//   - batch.displayName is required (400 INVALID_ARGUMENT
+//     "batch.display_name is required"), as the REST reference marks it.
 //   - Model id starting with "fail" (e.g. "fail-model") or display name
 //     starting with "FAIL" → BATCH_STATE_FAILED; the operation carries
 //     error {code 13}, and batch.failed has error_code "INTERNAL".
 //   - Display name starting with "EXPIRE" → BATCH_STATE_EXPIRED.
 //   - Inline results keep each request's metadata. File results are a
 //     generated JSONL file "files/<id>" (Dest.FileName), one line
-//     {"key":…,"response":{…}} per input line in input order; an unparsable
-//     line yields {"key":"line-<n>","error":{…}}.
+//     {"key":…,"metadata":…,"response":{…}} per input line in input order:
+//     "key" only when the input line had one, "metadata" (any JSON, e.g. a
+//     Struct) echoed when it had one; an unparsable line yields
+//     {"key":"line-<n>","error":{…}}.
 //   - Cheap huge outputs: an input line {"key":"k","simulate_lines":N,
 //     "line_bytes":M} expands to N output lines keyed "k-0"…"k-(N-1)", each
 //     about M bytes (default 256) including the newline. Output files are
@@ -94,16 +125,26 @@
 // Videos (predictLongRunning): each of parameters.sampleCount (1–4, default
 // 1) samples is a generated file "files/<id>" whose bytes are [FakeVideo]
 // (prompt, index, Options.VideoBytes); generatedSamples[i].video.uri is
-// "<base>/v1beta/files/<id>:download?alt=media" with encoding video/mp4.
-// Model id starting with "fail" or a prompt containing "FAIL_VIDEO" ends the
-// operation with error {code 13} and no event (the catalog has no video
-// failure event).
+// "https://generativelanguage.googleapis.com/v1beta/files/<id>:download?alt=media"
+// with encoding video/mp4. Model id starting with "fail" or a prompt
+// containing "FAIL_VIDEO" ends the operation with error {"code":13,
+// "message":…} and no event (the catalog has no video failure event). A
+// prompt containing "RAI_FILTER" completes the operation (done, no error)
+// with generateVideoResponse {raiMediaFilteredCount: sampleCount,
+// raiMediaFilteredReasons: [[SimulatedRAIReason]]} and no samples, and sends
+// video.generated with only the id.
 //
 // Interactions (the input text is the string input, or the text of Content
 // items / user_input steps joined by "\n"; function results are
 // function_result steps in the input):
 //  1. model starting with "fail" or text containing "FAIL_INTERACTION" →
-//     status failed, errors [{code "INTERNAL"}], event interaction.failed;
+//     status failed, errors [{code "internal_error"}], event
+//     interaction.failed (error_code "internal_error");
+//     "INCOMPLETE_INTERACTION" → status incomplete with the output cut to
+//     half the input's echo, event interaction.failed (error_code
+//     "incomplete"); "BUDGET_EXCEEDED" → status budget_exceeded, errors
+//     [{code "budget_exceeded"}], event interaction.failed (error_code
+//     "budget_exceeded");
 //  2. else, input with function_result steps → completed, output text
 //     "function results: <name>=<result>[; …]" (name falls back to call_id);
 //  3. else, tools declaring functions → requires_action, with one
@@ -117,7 +158,10 @@
 // SDK's OutputText works) and usage total_input/output/total_tokens from
 // [Tokens]. background: true starts in_progress and reaches the result after
 // the duration (with an event); otherwise the result is returned at once and
-// no event is sent. webhook_config requires background (400 otherwise);
+// no event is sent. A background interaction whose text contains
+// "REQUIRES_CONTINUATION" shows status requires_continuation with a
+// continuation_token for the second half of its duration (no event: the
+// server continues background interactions by itself), then completes. webhook_config requires background (400 otherwise);
 // stream: true is rejected; an unknown previous_interaction_id is 404.
 //
 // # Webhooks
@@ -140,13 +184,18 @@
 // {"type","version":"v1","timestamp","data"} with
 //
 //	batch.succeeded        {id:"batches/<id>", output_file_uri:"files/<id>" (file batches only)}
-//	batch.failed           {id, error_code, error_message}
+//	batch.failed           {id, error_code:"INTERNAL", error_message}
 //	batch.expired          {id}
 //	batch.cancelled        {id}
 //	video.generated        {id:"models/<m>/operations/<id>", output_file_uri and video_uri: download URL, file_name:"files/<id>"}
 //	interaction.completed / interaction.requires_action {id}
 //	interaction.failed     {id, error_code, error_message}
 //	interaction.cancelled  {id}
+//
+// data.id has the form Options.EventIDs selects ([IDForm]): the SDK's names
+// above (canonical, the default), bare ids ("<id>", "<op id>", "v1_…"),
+// collection-prefixed ids ("batches/<id>", "operations/<op id>",
+// "interactions/v1_…"), or a seeded random mix of the three per event.
 //
 // If the job had webhook_config.uris, the event goes to those URIs only
 // (dynamic): webhook-signature is an RS256 JWT (kid [JWTKeyID], JWKS at
@@ -168,4 +217,70 @@
 // drops, fixed delay, random delay (reordering) and time scaling, driven by
 // the RNG seeded with Options.Seed. Every attempt is reported to
 // Options.OnDelivery and counted in [Stats].
+//
+// # What the simulator's behaviour rests on
+//
+// Re-check the last two lists against a live delivery whenever one is at
+// hand; the Collector is written to survive either answer.
+//
+// Documented by Google (the webhooks guide and REST reference, the SDK
+// sources, the Files and Batch API references):
+//   - routes, field names and enums (batch states; interaction statuses
+//     including incomplete, budget_exceeded and requires_continuation); the
+//     Google error body {"error":{"code":<HTTP>,"message","status"}};
+//   - the event catalog, the thin envelope, Standard Webhooks signing, 24 h
+//     of retries, webhook_config routing events to its URIs only;
+//   - batch.displayName is required on batch creation;
+//   - Operation.error and a batch request's error are google.rpc.Status
+//     (canonical code, optional details, no status name);
+//   - files expire 48 h after creation; a generated video's uri is
+//     https://generativelanguage.googleapis.com/v1beta/files/<id>:download?alt=media;
+//   - Veo responses carry generatedSamples or raiMediaFilteredCount and
+//     raiMediaFilteredReasons (a safety filter completes the operation
+//     without a video);
+//   - requires_continuation means the decode stopped at the per-request
+//     token limit; the server continues background interactions (SDK v1.77
+//     continuation.go);
+//   - an Interactions error's code is a string (SDK: "a URI that
+//     identifies the error type").
+//
+// Observed in public reports, SDK sources and probes:
+//   - Interactions errors such as {"error":{"code":"invalid_request",…}};
+//   - an expired or deleted file: files.get answers 403 "…or it may not
+//     exist", a download 404, so a late collection failed as transient or
+//     permanent depending on the call;
+//   - downloads may be answered with a redirect; Go's http.Client then
+//     forwards x-goog-api-key to the other host;
+//   - the Go SDK's Batches.Get never fills BatchJob.Error, and its
+//     Files.Download (v1.77) returns an error body as the file's bytes
+//     instead of an error;
+//   - the JS SDK's files.download resolves only https:// URIs (an
+//     http://127.0.0.1 URI becomes a broken path), and @google/genai 3.3.0's
+//     models.generateVideos refuses the Gemini Developer API (the JS check
+//     starts the operation with REST);
+//   - video.generated's URI field is output_file_uri in the guide and
+//     video_uri in the cookbook (both are sent).
+//
+// Assumptions (nothing public settles them):
+//   - data.id's form in a real delivery (the guide's one example is a bare
+//     "batch_123456"): hence [IDForm] and a receiver that accepts all;
+//   - GET /v1beta/operations/{id} reads a Veo operation without its model.
+//     The Collector uses it only for a video it knows by a bare or
+//     "operations/" id (one geminihooks did not submit); if the real API
+//     answers 404 the claim is recorded as unverifiable and nothing changes;
+//   - a failed Veo operation sends no event (the catalog has none); a
+//     safety-filtered one sends video.generated with only its id;
+//   - incomplete and budget_exceeded interactions are announced as
+//     interaction.failed with the status as error_code; requires_continuation
+//     sends no event;
+//   - the Interactions error words other than invalid_request, and
+//     "internal_error" in a failed interaction's errors[];
+//   - data.error_code: the status name for batches ("INTERNAL"), the
+//     Interactions word for interactions;
+//   - batch output lines echo the input line's metadata, omit "key" when
+//     the input had none, and carry errors without a status name;
+//   - batch output files and generated videos live 48 h from generation,
+//     like uploads; an expired file answers exactly like an unknown one;
+//   - a redirect goes to another host with a signed URL that needs no API
+//     key.
 package gemsim

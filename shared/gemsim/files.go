@@ -3,8 +3,10 @@ package gemsim
 import (
 	"bufio"
 	"bytes"
+	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
+	"encoding/hex"
 	"fmt"
 	"io"
 	"net/http"
@@ -14,9 +16,6 @@ import (
 	"sync"
 	"time"
 )
-
-// fileTTL mirrors the Files API: uploaded files expire after 48 hours.
-const fileTTL = 48 * time.Hour
 
 // simFile is a stored or generated file. Exactly one of data and gen is set:
 // gen streams the content on demand so a 100 MB batch output never sits in
@@ -73,18 +72,34 @@ func (s *Simulator) addFileLocked(f *simFile) {
 	s.fileOrder = append(s.fileOrder, f.id)
 }
 
-func (s *Simulator) fileJSON(f *simFile, base string) map[string]any {
+// fileURI is a file's resource URI in the real API's form.
+func (s *Simulator) fileURI(id string) string { return s.uriBase + "/v1beta/files/" + id }
+
+// downloadURI is a file's download URI in the real API's form (what a
+// generated video's uri is).
+func (s *Simulator) downloadURI(id string) string {
+	return s.uriBase + "/v1beta/files/" + id + ":download?alt=media"
+}
+
+// expiredLocked reports whether f has outlived Options.FileTTL.
+func (s *Simulator) expiredLocked(f *simFile) bool {
+	return s.opts.FileTTL > 0 && !s.now().Before(f.created.Add(s.opts.FileTTL))
+}
+
+func (s *Simulator) fileJSON(f *simFile) map[string]any {
 	m := map[string]any{
-		"name":           "files/" + f.id,
-		"mimeType":       f.mime,
-		"sizeBytes":      strconv.FormatInt(f.size, 10),
-		"createTime":     fmtTime(f.created),
-		"updateTime":     fmtTime(f.created),
-		"expirationTime": fmtTime(f.created.Add(fileTTL)),
-		"uri":            base + "/v1beta/files/" + f.id,
-		"downloadUri":    base + "/v1beta/files/" + f.id + ":download?alt=media",
-		"state":          "ACTIVE",
-		"source":         f.source,
+		"name":        "files/" + f.id,
+		"mimeType":    f.mime,
+		"sizeBytes":   strconv.FormatInt(f.size, 10),
+		"createTime":  fmtTime(f.created),
+		"updateTime":  fmtTime(f.created),
+		"uri":         s.fileURI(f.id),
+		"downloadUri": s.downloadURI(f.id),
+		"state":       "ACTIVE",
+		"source":      f.source,
+	}
+	if s.opts.FileTTL > 0 {
+		m["expirationTime"] = fmtTime(f.created.Add(s.opts.FileTTL))
 	}
 	if f.displayName != "" {
 		m["displayName"] = f.displayName
@@ -214,15 +229,38 @@ func (s *Simulator) handleUploadChunk(w http.ResponseWriter, r *http.Request, _ 
 	}
 	s.addFileLocked(f)
 	s.mu.Unlock()
-	body := map[string]any{"file": s.fileJSON(f, s.base(r))}
+	body := map[string]any{"file": s.fileJSON(f)}
 	w.Header().Set("X-Goog-Upload-Status", "final")
 	writeJSON(w, http.StatusOK, body)
 }
 
+// lookupFile returns a live file, nil for one that does not exist or has
+// expired (an expired file is deleted, as Gemini does).
 func (s *Simulator) lookupFile(id string) *simFile {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.files[id]
+	return s.lookupFileLocked(id)
+}
+
+func (s *Simulator) lookupFileLocked(id string) *simFile {
+	f := s.files[id]
+	if f != nil && s.expiredLocked(f) {
+		s.deleteFileLocked(id)
+		return nil
+	}
+	return f
+}
+
+func (s *Simulator) deleteFileLocked(id string) bool {
+	_, ok := s.files[id]
+	delete(s.files, id)
+	for i, fid := range s.fileOrder {
+		if fid == id {
+			s.fileOrder = append(s.fileOrder[:i:i], s.fileOrder[i+1:]...)
+			break
+		}
+	}
+	return ok
 }
 
 func (s *Simulator) handleFileGet(w http.ResponseWriter, r *http.Request, p routeParams) {
@@ -231,7 +269,7 @@ func (s *Simulator) handleFileGet(w http.ResponseWriter, r *http.Request, p rout
 		writeError(w, http.StatusForbidden, "PERMISSION_DENIED", "You do not have permission to access the File "+p.id+" or it may not exist.")
 		return
 	}
-	writeJSON(w, http.StatusOK, s.fileJSON(f, s.base(r)))
+	writeJSON(w, http.StatusOK, s.fileJSON(f))
 }
 
 func (s *Simulator) handleFileList(w http.ResponseWriter, r *http.Request, _ routeParams) {
@@ -243,11 +281,10 @@ func (s *Simulator) handleFileList(w http.ResponseWriter, r *http.Request, _ rou
 		writeError(w, http.StatusBadRequest, "INVALID_ARGUMENT", err.Error())
 		return
 	}
-	base := s.base(r)
 	out := []any{}
 	for _, id := range ids[start:end] {
 		if f := s.lookupFile(id); f != nil {
-			out = append(out, s.fileJSON(f, base))
+			out = append(out, s.fileJSON(f))
 		}
 	}
 	resp := map[string]any{"files": out}
@@ -259,14 +296,8 @@ func (s *Simulator) handleFileList(w http.ResponseWriter, r *http.Request, _ rou
 
 func (s *Simulator) handleFileDelete(w http.ResponseWriter, r *http.Request, p routeParams) {
 	s.mu.Lock()
-	_, ok := s.files[p.id]
-	delete(s.files, p.id)
-	for i, id := range s.fileOrder {
-		if id == p.id {
-			s.fileOrder = append(s.fileOrder[:i:i], s.fileOrder[i+1:]...)
-			break
-		}
-	}
+	ok := s.lookupFileLocked(p.id) != nil
+	s.deleteFileLocked(p.id)
 	s.mu.Unlock()
 	if !ok {
 		writeError(w, http.StatusForbidden, "PERMISSION_DENIED", "You do not have permission to access the File "+p.id+" or it may not exist.")
@@ -284,6 +315,58 @@ func (s *Simulator) handleFileDownload(w http.ResponseWriter, r *http.Request, p
 		writeError(w, http.StatusNotFound, "NOT_FOUND", "File files/"+p.id+" not found.")
 		return
 	}
+	s.mu.Lock()
+	media, key := s.mediaURL, s.mediaKey
+	s.mu.Unlock()
+	if media != "" {
+		exp := strconv.FormatInt(s.now().Add(15*time.Minute).Unix(), 10)
+		http.Redirect(w, r, media+"/media/"+p.id+"?expires="+exp+"&sig="+mediaSig(key, p.id, exp), http.StatusFound)
+		return
+	}
+	s.writeFile(w, r, f)
+}
+
+// mediaSig signs a media URL, as a CDN's signed URL would be.
+func mediaSig(key []byte, id, exp string) string {
+	m := hmac.New(sha256.New, key)
+	m.Write([]byte(id + "\x00" + exp))
+	return hex.EncodeToString(m.Sum(nil))
+}
+
+// serveMedia serves a redirected download on the media listener: a signed
+// URL, no API key needed. A request that carries one anyway is counted as
+// a leak: the client forwarded its key to another host.
+func (s *Simulator) serveMedia(w http.ResponseWriter, r *http.Request) {
+	s.count("media.download")
+	if r.Header.Get("x-goog-api-key") != "" || r.URL.Query().Get("key") != "" {
+		s.statsMu.Lock()
+		s.leaks++
+		s.statsMu.Unlock()
+	}
+	id, ok := strings.CutPrefix(r.URL.Path, "/media/")
+	q := r.URL.Query()
+	s.mu.Lock()
+	key := s.mediaKey
+	s.mu.Unlock()
+	exp, err := strconv.ParseInt(q.Get("expires"), 10, 64)
+	if !ok || err != nil || !hmac.Equal([]byte(q.Get("sig")), []byte(mediaSig(key, id, q.Get("expires")))) {
+		http.Error(w, "invalid signature", http.StatusForbidden)
+		return
+	}
+	if s.now().Unix() > exp {
+		http.Error(w, "signed URL expired", http.StatusForbidden)
+		return
+	}
+	f := s.lookupFile(id)
+	if f == nil {
+		http.Error(w, "not found", http.StatusNotFound)
+		return
+	}
+	s.writeFile(w, r, f)
+}
+
+// writeFile streams a file's content.
+func (s *Simulator) writeFile(w http.ResponseWriter, r *http.Request, f *simFile) {
 	w.Header().Set("Content-Type", f.mime)
 	if f.size > 0 {
 		w.Header().Set("Content-Length", strconv.FormatInt(f.size, 10))
@@ -298,7 +381,7 @@ func (s *Simulator) handleFileDownload(w http.ResponseWriter, r *http.Request, p
 	}
 	bw := bufio.NewWriterSize(w, 64<<10)
 	if err := f.gen(bw); err != nil {
-		s.log.Debug("gemsim: download aborted", "file", p.id, "err", err)
+		s.log.Debug("gemsim: download aborted", "file", f.id, "err", err)
 		return
 	}
 	_ = bw.Flush()

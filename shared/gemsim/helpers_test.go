@@ -38,6 +38,9 @@ func startSim(t *testing.T, opts gemsim.Options) (*gemsim.Simulator, *genai.Clie
 	return sim, client
 }
 
+// withName is a batch config with the display name the API requires.
+var withName = &genai.CreateBatchJobConfig{DisplayName: "test batch"}
+
 func ctxT(t *testing.T) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	t.Cleanup(cancel)

@@ -13,12 +13,25 @@ import (
 
 // Interaction statuses used by the simulator.
 const (
-	interactionInProgress     = "in_progress"
-	interactionRequiresAction = "requires_action"
-	interactionCompleted      = "completed"
-	interactionFailed         = "failed"
-	interactionCancelled      = "cancelled"
+	interactionInProgress           = "in_progress"
+	interactionRequiresAction       = "requires_action"
+	interactionRequiresContinuation = "requires_continuation"
+	interactionCompleted            = "completed"
+	interactionFailed               = "failed"
+	interactionCancelled            = "cancelled"
+	interactionIncomplete           = "incomplete"
+	interactionBudgetExceeded       = "budget_exceeded"
 )
+
+// SimulatedInteractionErrorCode is errors[0].code of a failed simulated
+// interaction and data.error_code of its interaction.failed event: the
+// Interactions API's codes are lowercase words (see doc.go).
+const SimulatedInteractionErrorCode = "internal_error"
+
+// active reports whether a background interaction is still running.
+func (it *interaction) active() bool {
+	return it.status == interactionInProgress || it.status == interactionRequiresContinuation
+}
 
 type funcResult struct {
 	callID, name, result string
@@ -41,6 +54,8 @@ type interaction struct {
 
 	status  string
 	outcome plannedInteraction
+	// token is the continuation_token shown while requires_continuation.
+	token string
 }
 
 // plannedInteraction is the deterministic result computed at creation.
@@ -49,6 +64,8 @@ type plannedInteraction struct {
 	steps  []any
 	out    string
 	errMsg string
+	// pause: show requires_continuation for the second half of the run.
+	pause bool
 }
 
 // parseInteractionInput extracts the user text and function results from an
@@ -129,6 +146,11 @@ func planInteraction(model, text string, results []funcResult, funcs []string) p
 	switch {
 	case strings.HasPrefix(model, "fail"), strings.Contains(text, TriggerFailInteraction):
 		return plannedInteraction{status: interactionFailed, errMsg: "simulated interaction failure"}
+	case strings.Contains(text, TriggerIncomplete):
+		out := "echo: " + text[:len(text)/2] // cut short, as at max_output_tokens
+		return plannedInteraction{status: interactionIncomplete, out: out, steps: []any{textStep(out)}}
+	case strings.Contains(text, TriggerBudgetExceeded):
+		return plannedInteraction{status: interactionBudgetExceeded, errMsg: "simulated budget exceeded (" + TriggerBudgetExceeded + ")"}
 	case len(results) > 0:
 		parts := make([]string, len(results))
 		for i, r := range results {
@@ -157,7 +179,8 @@ func planInteraction(model, text string, results []funcResult, funcs []string) p
 		return plannedInteraction{status: interactionRequiresAction, steps: steps}
 	default:
 		out := "echo: " + text
-		return plannedInteraction{status: interactionCompleted, out: out, steps: []any{textStep(out)}}
+		return plannedInteraction{status: interactionCompleted, out: out, steps: []any{textStep(out)},
+			pause: strings.Contains(text, TriggerContinuation)}
 	}
 }
 
@@ -259,9 +282,24 @@ func (s *Simulator) handleInteractionCreate(w http.ResponseWriter, r *http.Reque
 	resp := s.interactionJSONLocked(it, true)
 	s.mu.Unlock()
 	if it.background {
-		s.after(s.opts.Durations.of(KindInteraction, it.id), func() { _ = s.finishInteraction(it.id) })
+		d := s.opts.Durations.of(KindInteraction, it.id)
+		if it.outcome.pause {
+			s.after(d/2, func() { s.pauseInteraction(it.id) })
+		}
+		s.after(d, func() { _ = s.finishInteraction(it.id) })
 	}
 	writeJSON(w, http.StatusOK, resp)
+}
+
+// pauseInteraction shows a running background interaction stopped at the
+// per-request decode limit (requires_continuation, with a token); the
+// server continues it by itself, so no event is sent.
+func (s *Simulator) pauseInteraction(id string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if it := s.interactions[id]; it != nil && it.status == interactionInProgress {
+		it.status, it.updated, it.token = interactionRequiresContinuation, s.now(), "ct_"+s.newID(16)
+	}
 }
 
 func (s *Simulator) finishInteraction(id string) error {
@@ -271,24 +309,29 @@ func (s *Simulator) finishInteraction(id string) error {
 		s.mu.Unlock()
 		return fmt.Errorf("interaction %s: %w", id, ErrNotFound)
 	}
-	if it.status != interactionInProgress {
+	if !it.active() {
 		s.mu.Unlock()
 		return nil
 	}
-	it.status = it.outcome.status
+	it.status, it.token = it.outcome.status, ""
 	it.updated = s.now()
 	uris := it.hookURIs
 	s.mu.Unlock()
-	data := map[string]any{"id": id}
+	data := map[string]any{"id": s.eventID(id)}
 	var typ string
 	switch it.outcome.status {
 	case interactionCompleted:
 		typ = "interaction.completed"
 	case interactionRequiresAction:
 		typ = "interaction.requires_action"
+	case interactionIncomplete, interactionBudgetExceeded:
+		// An assumption: an interaction that ended without its full
+		// answer is announced as failed, the status as the code.
+		typ = "interaction.failed"
+		data["error_code"], data["error_message"] = it.outcome.status, "interaction ended "+it.outcome.status
 	default:
 		typ = "interaction.failed"
-		data["error_code"], data["error_message"] = SimulatedBatchErrorCode, it.outcome.errMsg
+		data["error_code"], data["error_message"] = SimulatedInteractionErrorCode, it.outcome.errMsg
 	}
 	s.emit(typ, data, uris)
 	return nil
@@ -323,12 +366,16 @@ func (s *Simulator) interactionJSONLocked(it *interaction, includeInput bool) ma
 		m["input"] = it.input
 	}
 	switch it.status {
-	case interactionCompleted, interactionRequiresAction:
+	case interactionCompleted, interactionRequiresAction, interactionIncomplete:
 		m["steps"] = it.outcome.steps
 		in, out := Tokens(it.text), Tokens(it.outcome.out)
 		m["usage"] = map[string]any{"total_input_tokens": in, "total_output_tokens": out, "total_tokens": in + out}
+	case interactionRequiresContinuation:
+		m["continuation_token"] = it.token
 	case interactionFailed:
-		m["errors"] = []any{map[string]any{"code": SimulatedBatchErrorCode, "message": it.outcome.errMsg}}
+		m["errors"] = []any{map[string]any{"code": SimulatedInteractionErrorCode, "message": it.outcome.errMsg}}
+	case interactionBudgetExceeded:
+		m["errors"] = []any{map[string]any{"code": "budget_exceeded", "message": it.outcome.errMsg}}
 	}
 	return m
 }
@@ -360,7 +407,7 @@ func (s *Simulator) handleInteractionCancel(w http.ResponseWriter, r *http.Reque
 		writeInteractionError(w, http.StatusNotFound, "NOT_FOUND", "Interaction "+p.id+" not found.")
 		return
 	}
-	if !it.background || it.status != interactionInProgress {
+	if !it.background || !it.active() {
 		st := it.status
 		s.mu.Unlock()
 		writeInteractionError(w, http.StatusBadRequest, "FAILED_PRECONDITION", "only an in-progress background interaction can be cancelled (status "+st+")")
@@ -371,7 +418,7 @@ func (s *Simulator) handleInteractionCancel(w http.ResponseWriter, r *http.Reque
 	resp := s.interactionJSONLocked(it, false)
 	uris := it.hookURIs
 	s.mu.Unlock()
-	s.emit("interaction.cancelled", map[string]any{"id": p.id}, uris)
+	s.emit("interaction.cancelled", map[string]any{"id": s.eventID(p.id)}, uris)
 	writeJSON(w, http.StatusOK, resp)
 }
 
@@ -380,7 +427,7 @@ func (s *Simulator) handleInteractionDelete(w http.ResponseWriter, r *http.Reque
 	it := s.interactions[p.id]
 	if it != nil {
 		delete(s.interactions, p.id)
-		if it.status == interactionInProgress {
+		if it.active() {
 			it.status = interactionCancelled // pending timer must not emit
 		}
 	}

@@ -135,7 +135,8 @@ func TestInlineBatch(t *testing.T) {
 	if r0.Response.Candidates[0].FinishReason != genai.FinishReasonStop {
 		t.Fatalf("finish reason = %v", r0.Response.Candidates[0].FinishReason)
 	}
-	if r1.Error == nil || r1.Error.Code == nil || *r1.Error.Code != 400 || r1.Response != nil || r1.Metadata["k"] != "b" {
+	// A per-request error is a google.rpc.Status: canonical code 3.
+	if r1.Error == nil || r1.Error.Code == nil || *r1.Error.Code != 3 || r1.Response != nil || r1.Metadata["k"] != "b" {
 		t.Fatalf("response 1 = %+v", r1)
 	}
 }
@@ -152,7 +153,7 @@ not json
 	if err != nil {
 		t.Fatalf("Files.Upload: %v", err)
 	}
-	job, err := client.Batches.Create(ctx, "gemini-2.5-flash", &genai.BatchJobSource{FileName: f.Name}, nil)
+	job, err := client.Batches.Create(ctx, "gemini-2.5-flash", &genai.BatchJobSource{FileName: f.Name}, withName)
 	if err != nil {
 		t.Fatalf("Batches.Create: %v", err)
 	}
@@ -184,14 +185,14 @@ not json
 	if ls[0].Key != "a" || ls[0].Response == nil || ls[0].Response.Text() != "echo: one" {
 		t.Fatalf("line a = %+v", ls[0])
 	}
-	if ls[1].Key != "b" || ls[1].Error == nil || ls[1].Error.Code != 400 {
+	if ls[1].Key != "b" || ls[1].Error == nil || ls[1].Error.Code != 3 || strings.Contains(lines[1], `"status"`) {
 		t.Fatalf("line b = %+v", ls[1])
 	}
 	if ls[2].Error == nil || ls[3].Key != "c" || ls[3].Response.Text() != "echo: three" {
 		t.Fatalf("lines = %+v", ls)
 	}
 	// Unknown input file.
-	if _, err := client.Batches.Create(ctx, "gemini-2.5-flash", &genai.BatchJobSource{FileName: "files/nope"}, nil); err == nil {
+	if _, err := client.Batches.Create(ctx, "gemini-2.5-flash", &genai.BatchJobSource{FileName: "files/nope"}, withName); err == nil {
 		t.Fatal("batch with unknown input file accepted")
 	}
 }
@@ -200,7 +201,7 @@ func TestSimulatedLinesAreStreamed(t *testing.T) {
 	sim, client := startSim(t, gemsim.Options{})
 	ctx := ctxT(t)
 	name := sim.PutFile("big", "application/jsonl", []byte(`{"key":"k","simulate_lines":2000,"line_bytes":500}`+"\n"))
-	job, err := client.Batches.Create(ctx, "gemini-2.5-flash", &genai.BatchJobSource{FileName: name}, nil)
+	job, err := client.Batches.Create(ctx, "gemini-2.5-flash", &genai.BatchJobSource{FileName: name}, withName)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -242,9 +243,12 @@ func TestBatchOutcomesCancelListDelete(t *testing.T) {
 		want           genai.JobState
 	}{
 		{"gemini-2.5-flash", "FAIL now", genai.JobStateFailed},
-		{"fail-model", "", genai.JobStateFailed},
+		{"fail-model", "by model", genai.JobStateFailed},
 		{"gemini-2.5-flash", "EXPIRE", genai.JobStateExpired},
 		{"gemini-2.5-flash", "ok", genai.JobStateSucceeded},
+	}
+	if _, err := client.Batches.Create(ctx, "gemini-2.5-flash", src, nil); err == nil || !strings.Contains(err.Error(), "display_name is required") {
+		t.Fatalf("a batch without a display name: %v; want 400 display_name is required", err)
 	}
 	for _, c := range cases {
 		job, err := client.Batches.Create(ctx, c.model, src, &genai.CreateBatchJobConfig{DisplayName: c.display})
@@ -258,7 +262,7 @@ func TestBatchOutcomesCancelListDelete(t *testing.T) {
 			t.Errorf("%s/%q: state %s, want %s", c.model, c.display, got.State, c.want)
 		}
 	}
-	long, err := client.Batches.Create(ctx, "gemini-2.5-flash", src, nil)
+	long, err := client.Batches.Create(ctx, "gemini-2.5-flash", src, withName)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -396,7 +400,7 @@ func TestInteractions(t *testing.T) {
 	if failed.Status != gi.InteractionStatusFailed || len(failed.Errors) != 1 {
 		t.Fatalf("failed = %+v", failed)
 	}
-	if _, err := client.Interactions.Get(ctxT(t), operations.GetInteractionByIDRequest{ID: "v1_nope"}); err == nil || !strings.Contains(err.Error(), "NOT_FOUND") {
+	if _, err := client.Interactions.Get(ctxT(t), operations.GetInteractionByIDRequest{ID: "v1_nope"}); err == nil || !strings.Contains(err.Error(), `"code":"not_found"`) {
 		t.Fatalf("Get unknown: %v", err)
 	}
 	// webhook_config needs background.

@@ -10,6 +10,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -101,14 +102,71 @@ type Options struct {
 	// VideoBytes is the size of each generated fake MP4 (default
 	// DefaultVideoBytes).
 	VideoBytes int
-	// BaseURL overrides the base used in generated absolute URIs (file uri,
-	// video uri, video.generated output_file_uri). Default: the listener URL
-	// after Start, else the scheme and Host of the request that created the
-	// resource.
+	// BaseURL overrides the simulator's own base URL (URL, resumable
+	// upload URLs). Default: the listener URL after Start, else the scheme
+	// and Host of the request.
 	BaseURL string
+	// URIBase is the base of the resource URIs the simulator mints (a
+	// file's uri and downloadUri, a generated video's uri, video.generated
+	// output_file_uri and video_uri). Default [DefaultURIBase], the real
+	// API's host: SDKs and the Collector take only the file id from such a
+	// URI and read it from their configured base URL, as they do against
+	// Gemini; [Simulator.Transport] resolves the host to the simulator for
+	// a client that fetches the URI itself.
+	URIBase string
+	// EventIDs chooses the form of data.id in webhook events (see
+	// [IDForm]); default IDFormCanonical.
+	EventIDs IDForm
+	// FileTTL is how long (sim-time) a file lives after its creation:
+	// uploads, batch outputs and generated videos. Default [DefaultFileTTL];
+	// negative: files never expire. An expired file is gone: files.get
+	// answers 403, a download 404, as for a file that never existed.
+	FileTTL time.Duration
+	// RedirectDownloads makes files.download answer 302 with a signed URL
+	// on a second listener (another host:port, started by Start) that
+	// serves the bytes without an API key, like a media CDN. A request
+	// there that carries the API key is counted in Stats.KeyLeaks.
+	RedirectDownloads bool
 	// OnDelivery, when set, is called after every delivery attempt (from the
 	// delivery goroutine; keep it fast and non-blocking).
 	OnDelivery func(DeliveryAttempt)
+}
+
+// DefaultURIBase is the default Options.URIBase: Gemini's public host.
+const DefaultURIBase = "https://generativelanguage.googleapis.com"
+
+// DefaultFileTTL is how long Gemini keeps files: 48 hours.
+const DefaultFileTTL = 48 * time.Hour
+
+// IDForm is the form of data.id in the simulator's webhook events. Gemini's
+// documentation does not settle it (its example is a bare "batch_123456"),
+// so receivers must accept every form of one job.
+type IDForm string
+
+// ID forms. For a batch "batches/b", a video "models/m/operations/o" and an
+// interaction "v1_i":
+const (
+	// IDFormCanonical sends the names the SDK returns: "batches/b",
+	// "models/m/operations/o", "v1_i".
+	IDFormCanonical IDForm = "canonical"
+	// IDFormBare sends the bare ids: "b", "o", "v1_i".
+	IDFormBare IDForm = "bare"
+	// IDFormPrefixed sends collection-prefixed ids: "batches/b",
+	// "operations/o", "interactions/v1_i".
+	IDFormPrefixed IDForm = "prefixed"
+	// IDFormMixed picks one of the three at random for each event (seeded).
+	IDFormMixed IDForm = "mixed"
+)
+
+// ParseIDForm reads an IDForm name ("" is canonical).
+func ParseIDForm(s string) (IDForm, error) {
+	switch f := IDForm(strings.ToLower(strings.TrimSpace(s))); f {
+	case "":
+		return IDFormCanonical, nil
+	case IDFormCanonical, IDFormBare, IDFormPrefixed, IDFormMixed:
+		return f, nil
+	}
+	return "", fmt.Errorf("gemsim: unknown id form %q (canonical, bare, prefixed, mixed)", s)
 }
 
 // Stats is a snapshot of the simulator's counters.
@@ -121,6 +179,9 @@ type Stats struct {
 	TotalRequests int64
 	// Deliveries counts webhook delivery attempts and outcomes.
 	Deliveries DeliveryStats
+	// KeyLeaks counts requests to the redirect (media) host that carried
+	// an API key: a client that forwards its key across hosts.
+	KeyLeaks int64
 }
 
 // DeliveryStats counts webhook deliveries.
@@ -159,15 +220,20 @@ type Simulator struct {
 	hooks        map[string]*hook
 	hookOrder    []string
 	baseURL      string
+	uriBase      string
+	mediaURL     string
+	mediaKey     []byte
 	closedFlag   bool
 
 	statsMu  sync.Mutex
 	requests map[string]int64
 	dstats   DeliveryStats
+	leaks    int64
 
-	closed chan struct{}
-	wg     sync.WaitGroup
-	srv    *http.Server
+	closed   chan struct{}
+	wg       sync.WaitGroup
+	srv      *http.Server
+	mediaSrv *http.Server
 }
 
 // New returns a simulator configured by opts. Call Close to stop its
@@ -187,6 +253,16 @@ func New(opts Options) *Simulator {
 		requests:     map[string]int64{},
 		closed:       make(chan struct{}),
 		baseURL:      strings.TrimRight(opts.BaseURL, "/"),
+		uriBase:      strings.TrimRight(opts.URIBase, "/"),
+	}
+	if s.uriBase == "" {
+		s.uriBase = DefaultURIBase
+	}
+	if s.opts.FileTTL == 0 {
+		s.opts.FileTTL = DefaultFileTTL
+	}
+	if s.opts.EventIDs == "" {
+		s.opts.EventIDs = IDFormCanonical
 	}
 	if s.clock == nil {
 		if opts.Faults.TimeScale > 0 && opts.Faults.TimeScale != 1 {
@@ -225,18 +301,72 @@ func (s *Simulator) Start(addr string) (string, error) {
 	}
 	url := "http://" + ln.Addr().String()
 	srv := &http.Server{Handler: s, ReadHeaderTimeout: 10 * time.Second}
+	var mln net.Listener
+	if s.opts.RedirectDownloads {
+		// Another port is another host to an HTTP client: what a redirect
+		// to a media CDN looks like.
+		host, _, _ := net.SplitHostPort(ln.Addr().String())
+		if mln, err = net.Listen("tcp", net.JoinHostPort(host, "0")); err != nil {
+			ln.Close()
+			return "", fmt.Errorf("gemsim: listen for media: %w", err)
+		}
+	}
 	s.mu.Lock()
 	if s.opts.BaseURL == "" {
 		s.baseURL = url
 	}
 	s.srv = srv
+	if mln != nil {
+		s.mediaURL = "http://" + mln.Addr().String()
+		s.mediaKey = []byte(s.newID(32))
+		s.mediaSrv = &http.Server{Handler: http.HandlerFunc(s.serveMedia), ReadHeaderTimeout: 10 * time.Second}
+	}
+	mediaSrv := s.mediaSrv
 	s.mu.Unlock()
 	go func() {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			s.log.Error("gemsim: serve", "err", err)
 		}
 	}()
+	if mediaSrv != nil {
+		go func() {
+			if err := mediaSrv.Serve(mln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				s.log.Error("gemsim: serve media", "err", err)
+			}
+		}()
+	}
 	return url, nil
+}
+
+// Transport returns an http.RoundTripper that sends requests for the host
+// of Options.URIBase (Gemini's, by default) to the simulator, over plain
+// HTTP, and everything else through base (http.DefaultTransport if nil):
+// a client using it can fetch the real-form URIs the simulator mints.
+// It needs Start.
+func (s *Simulator) Transport(base http.RoundTripper) http.RoundTripper {
+	if base == nil {
+		base = http.DefaultTransport
+	}
+	return rewriteTransport{s: s, base: base}
+}
+
+type rewriteTransport struct {
+	s    *Simulator
+	base http.RoundTripper
+}
+
+func (t rewriteTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	pub, err := url.Parse(t.s.uriBase)
+	if err != nil || !strings.EqualFold(r.URL.Host, pub.Host) {
+		return t.base.RoundTrip(r)
+	}
+	own, err := url.Parse(t.s.URL())
+	if err != nil || own.Host == "" {
+		return nil, fmt.Errorf("gemsim: transport: simulator not started")
+	}
+	r2 := r.Clone(r.Context())
+	r2.URL.Scheme, r2.URL.Host, r2.Host = own.Scheme, own.Host, own.Host
+	return t.base.RoundTrip(r2)
 }
 
 // URL is the base URL for genai.HTTPOptions.BaseURL: the listener URL after
@@ -264,6 +394,9 @@ func (s *Simulator) Close() error {
 	s.mu.Unlock()
 	close(s.closed)
 	var err error
+	if s.mediaSrv != nil {
+		_ = s.mediaSrv.Close()
+	}
 	if srv != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		if err = srv.Shutdown(ctx); errors.Is(err, context.DeadlineExceeded) {
@@ -282,7 +415,7 @@ func (s *Simulator) Close() error {
 func (s *Simulator) Stats() Stats {
 	s.statsMu.Lock()
 	defer s.statsMu.Unlock()
-	st := Stats{Requests: make(map[string]int64, len(s.requests)), Deliveries: s.dstats}
+	st := Stats{Requests: make(map[string]int64, len(s.requests)), Deliveries: s.dstats, KeyLeaks: s.leaks}
 	for k, v := range s.requests {
 		st.Requests[k] = v
 		st.TotalRequests += v
@@ -296,6 +429,7 @@ func (s *Simulator) ResetStats() {
 	defer s.statsMu.Unlock()
 	s.requests = map[string]int64{}
 	s.dstats = DeliveryStats{}
+	s.leaks = 0
 }
 
 func (s *Simulator) count(route string) {
@@ -312,17 +446,44 @@ func (s *Simulator) dstat(f func(*DeliveryStats)) {
 
 // FinishJob forces the named job to its natural terminal state now instead
 // of waiting for its duration: "batches/<id>", "models/<m>/operations/<id>"
-// or an interaction id. It returns ErrNotFound for an unknown name; a job
-// that already ended is left alone.
+// (or "operations/<id>"), or an interaction id (or "interactions/<id>").
+// It returns ErrNotFound for an unknown name; a job that already ended is
+// left alone.
 func (s *Simulator) FinishJob(name string) error {
 	switch {
 	case strings.HasPrefix(name, "batches/"):
 		return s.finishBatch(strings.TrimPrefix(name, "batches/"), "")
-	case strings.Contains(name, "/operations/"):
+	case strings.HasPrefix(name, "operations/") || strings.Contains(name, "/operations/"):
 		return s.finishVideo(name[strings.LastIndex(name, "/")+1:])
 	default:
-		return s.finishInteraction(name)
+		return s.finishInteraction(strings.TrimPrefix(name, "interactions/"))
 	}
+}
+
+// eventID renders a job's canonical name in the form Options.EventIDs asks
+// for (see [IDForm]).
+func (s *Simulator) eventID(name string) string {
+	form := s.opts.EventIDs
+	if form == IDFormMixed {
+		s.rngMu.Lock()
+		form = []IDForm{IDFormCanonical, IDFormBare, IDFormPrefixed}[s.rng.IntN(3)]
+		s.rngMu.Unlock()
+	}
+	bare := name[strings.LastIndex(name, "/")+1:]
+	switch form {
+	case IDFormBare:
+		return bare
+	case IDFormPrefixed:
+		switch {
+		case strings.HasPrefix(name, "batches/"):
+			return name
+		case strings.Contains(name, "/operations/"):
+			return "operations/" + bare
+		default:
+			return "interactions/" + bare
+		}
+	}
+	return name
 }
 
 // ErrNotFound is returned by FinishJob (and helpers) for unknown names.
@@ -524,6 +685,12 @@ func (s *Simulator) route(r *http.Request) (string, handlerFunc, routeParams) {
 			p.model, p.id = segs[1], res
 			return "operations.get", s.handleVideoGet, p
 		}
+	case "operations":
+		// The model-less name of an operation (an assumption; see doc.go).
+		if len(segs) == 2 && m == http.MethodGet && action == "" {
+			p.id = res
+			return "operations.get", s.handleVideoGet, p
+		}
 	case "batches":
 		switch {
 		case len(segs) == 1 && m == http.MethodGet:
@@ -605,10 +772,26 @@ func writeError(w http.ResponseWriter, code int, status, msg string) {
 }
 
 // writeInteractionError writes the Interactions API error shape, whose code
-// is a string (the SDK's interactions.Error.Code is *string): the simulator
-// uses the Google status name, e.g. {"error":{"code":"NOT_FOUND","message":"..."}}.
+// is a lowercase word, not a number or a status name:
+// {"error":{"code":"invalid_request","message":"..."}}. "invalid_request"
+// for a 400 is what public reports show; the other words are assumptions
+// ([interactionErrorWord]).
 func writeInteractionError(w http.ResponseWriter, code int, status, msg string) {
-	writeJSON(w, code, map[string]any{"error": map[string]any{"code": status, "message": msg}})
+	writeJSON(w, code, map[string]any{"error": map[string]any{"code": interactionErrorWord(code, status), "message": msg}})
+}
+
+// interactionErrorWord is the Interactions API's error code for an HTTP
+// status and canonical status name.
+func interactionErrorWord(code int, status string) string {
+	switch {
+	case code == http.StatusBadRequest:
+		return "invalid_request"
+	case code == http.StatusTooManyRequests:
+		return "rate_limit_exceeded"
+	case code >= 500:
+		return "internal_error"
+	}
+	return strings.ToLower(status) // not_found, permission_denied, …
 }
 
 func writeJSON(w http.ResponseWriter, code int, v any) {

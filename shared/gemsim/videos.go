@@ -17,14 +17,23 @@ type videoOp struct {
 	model    string // without "models/"
 	prompt   string
 	samples  int
-	outcome  string // "ok" or "fail"
+	outcome  string // videoOK, videoFail or videoFiltered
 	done     bool
-	failed   bool
 	created  time.Time
 	fileIDs  []string
 	hookURIs []string
-	base     string
 }
+
+// Video outcomes.
+const (
+	videoOK       = "ok"
+	videoFail     = "fail"
+	videoFiltered = "filtered"
+)
+
+// SimulatedRAIReason is raiMediaFilteredReasons[0] of a video filtered by
+// the TriggerRAIFilter trigger.
+const SimulatedRAIReason = "The prompt was blocked by the simulated safety filter (" + TriggerRAIFilter + ")."
 
 func (v *videoOp) name() string { return "models/" + v.model + "/operations/" + v.id }
 
@@ -107,9 +116,12 @@ func (s *Simulator) handleVideoCreate(w http.ResponseWriter, r *http.Request, p 
 		writeError(w, http.StatusBadRequest, "INVALID_ARGUMENT", "sampleCount must be between 1 and 4")
 		return
 	}
-	v := &videoOp{model: p.model, prompt: body.Instances[0].Prompt, samples: n, outcome: "ok", created: s.now(), hookURIs: uris, base: s.base(r)}
-	if strings.HasPrefix(p.model, "fail") || strings.Contains(v.prompt, TriggerFailVideo) {
-		v.outcome = "fail"
+	v := &videoOp{model: p.model, prompt: body.Instances[0].Prompt, samples: n, outcome: videoOK, created: s.now(), hookURIs: uris}
+	switch {
+	case strings.HasPrefix(p.model, "fail") || strings.Contains(v.prompt, TriggerFailVideo):
+		v.outcome = videoFail
+	case strings.Contains(v.prompt, TriggerRAIFilter):
+		v.outcome = videoFiltered
 	}
 	s.mu.Lock()
 	for {
@@ -136,10 +148,19 @@ func (s *Simulator) finishVideo(id string) error {
 		return nil
 	}
 	v.done = true
-	if v.outcome == "fail" {
-		v.failed = true
+	switch v.outcome {
+	case videoFail:
 		s.mu.Unlock()
 		return nil // the event catalog has no video failure event
+	case videoFiltered:
+		// The operation completed (done, no error) without a video: an
+		// assumption is that video.generated still fires, as for any
+		// completed Veo operation, with nothing to point at.
+		data := map[string]any{"id": s.eventID(v.name())}
+		uris := v.hookURIs
+		s.mu.Unlock()
+		s.emit("video.generated", data, uris)
+		return nil
 	}
 	size := s.videoBytes()
 	for i := 0; i < v.samples; i++ {
@@ -150,8 +171,8 @@ func (s *Simulator) finishVideo(id string) error {
 		s.addFileLocked(f)
 		v.fileIDs = append(v.fileIDs, f.id)
 	}
-	dl := v.base + "/v1beta/files/" + v.fileIDs[0] + ":download?alt=media"
-	data := map[string]any{"id": v.name(), "output_file_uri": dl, "video_uri": dl, "file_name": "files/" + v.fileIDs[0]}
+	dl := s.downloadURI(v.fileIDs[0])
+	data := map[string]any{"id": s.eventID(v.name()), "output_file_uri": dl, "video_uri": dl, "file_name": "files/" + v.fileIDs[0]}
 	uris := v.hookURIs
 	s.mu.Unlock()
 	s.emit("video.generated", data, uris)
@@ -161,7 +182,8 @@ func (s *Simulator) finishVideo(id string) error {
 func (s *Simulator) handleVideoGet(w http.ResponseWriter, r *http.Request, p routeParams) {
 	s.mu.Lock()
 	v := s.videos[p.id]
-	if v == nil || v.model != p.model {
+	// p.model is empty for the model-less "operations/<id>" name.
+	if v == nil || (p.model != "" && v.model != p.model) {
 		s.mu.Unlock()
 		writeError(w, http.StatusNotFound, "NOT_FOUND", "Requested entity was not found.")
 		return
@@ -169,18 +191,22 @@ func (s *Simulator) handleVideoGet(w http.ResponseWriter, r *http.Request, p rou
 	op := map[string]any{"name": v.name()}
 	if v.done {
 		op["done"] = true
-		if v.failed {
-			op["error"] = map[string]any{"code": 13, "message": "simulated video generation failure"}
-		} else {
+		const respType = "type.googleapis.com/google.ai.generativelanguage.v1beta.PredictLongRunningResponse"
+		switch v.outcome {
+		case videoFail:
+			// A google.rpc.Status: canonical code, no status name.
+			op["error"] = map[string]any{"code": codeInternal, "message": "simulated video generation failure (" + TriggerFailVideo + ")"}
+		case videoFiltered:
+			op["response"] = map[string]any{"@type": respType, "generateVideoResponse": map[string]any{
+				"raiMediaFilteredCount":   v.samples,
+				"raiMediaFilteredReasons": []any{SimulatedRAIReason},
+			}}
+		default:
 			samples := []any{}
 			for _, fid := range v.fileIDs {
-				uri := v.base + "/v1beta/files/" + fid + ":download?alt=media"
-				samples = append(samples, map[string]any{"video": map[string]any{"uri": uri, "encoding": "video/mp4", "mimeType": "video/mp4"}})
+				samples = append(samples, map[string]any{"video": map[string]any{"uri": s.downloadURI(fid), "encoding": "video/mp4", "mimeType": "video/mp4"}})
 			}
-			op["response"] = map[string]any{
-				"@type":                 "type.googleapis.com/google.ai.generativelanguage.v1beta.PredictLongRunningResponse",
-				"generateVideoResponse": map[string]any{"generatedSamples": samples},
-			}
+			op["response"] = map[string]any{"@type": respType, "generateVideoResponse": map[string]any{"generatedSamples": samples}}
 		}
 	}
 	s.mu.Unlock()

@@ -191,7 +191,7 @@ func TestStaticDeliveriesAreSignedAndFiltered(t *testing.T) {
 	_, batchSecret := createHook(t, client, batchRC.URL, webhooks.WebhookSubscribedEventBatchSucceeded)
 	_, videoSecret := createHook(t, client, videoRC.URL, webhooks.WebhookSubscribedEventVideoGenerated, webhooks.WebhookSubscribedEventInteractionRequiresAction)
 
-	job, err := client.Batches.Create(ctx, "gemini-2.5-flash", &genai.BatchJobSource{InlinedRequests: []*genai.InlinedRequest{{Contents: genai.Text("x")}}}, nil)
+	job, err := client.Batches.Create(ctx, "gemini-2.5-flash", &genai.BatchJobSource{InlinedRequests: []*genai.InlinedRequest{{Contents: genai.Text("x")}}}, withName)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -212,7 +212,7 @@ func TestStaticDeliveriesAreSignedAndFiltered(t *testing.T) {
 
 	// File batch: output_file_uri is the result file.
 	in := sim.PutFile("in", "application/jsonl", []byte(`{"key":"a","request":{"contents":[{"parts":[{"text":"x"}]}]}}`))
-	fjob, err := client.Batches.Create(ctx, "gemini-2.5-flash", &genai.BatchJobSource{FileName: in}, nil)
+	fjob, err := client.Batches.Create(ctx, "gemini-2.5-flash", &genai.BatchJobSource{FileName: in}, withName)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -333,7 +333,7 @@ func TestRetriesUntilReceiverRecovers(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	job, err := client.Batches.Create(ctxT(t), "m", &genai.BatchJobSource{InlinedRequests: []*genai.InlinedRequest{{Contents: genai.Text("x")}}}, nil)
+	job, err := client.Batches.Create(ctxT(t), "m", &genai.BatchJobSource{InlinedRequests: []*genai.InlinedRequest{{Contents: genai.Text("x")}}}, withName)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -369,7 +369,7 @@ func TestRetryWindowGivesUp(t *testing.T) {
 		InitialBackoff: time.Millisecond, MaxBackoff: 4 * time.Millisecond, RetryWindow: 30 * time.Millisecond, DisableAfter: 1000}})
 	rc := newFailingReceiver(t, 500)
 	id, _ := createHook(t, client, rc.URL, webhooks.WebhookSubscribedEventBatchSucceeded)
-	if _, err := client.Batches.Create(ctxT(t), "m", &genai.BatchJobSource{InlinedRequests: []*genai.InlinedRequest{{Contents: genai.Text("x")}}}, nil); err != nil {
+	if _, err := client.Batches.Create(ctxT(t), "m", &genai.BatchJobSource{InlinedRequests: []*genai.InlinedRequest{{Contents: genai.Text("x")}}}, withName); err != nil {
 		t.Fatal(err)
 	}
 	eventually(t, "give up", func() bool { return sim.Stats().Deliveries.GaveUp == 1 })
@@ -390,7 +390,7 @@ func TestDisabledDueToFailedDeliveries(t *testing.T) {
 	rc := newReceiver(t, 500, 500, 500)
 	id, _ := createHook(t, client, rc.URL, webhooks.WebhookSubscribedEventBatchSucceeded)
 	src := &genai.BatchJobSource{InlinedRequests: []*genai.InlinedRequest{{Contents: genai.Text("x")}}}
-	if _, err := client.Batches.Create(ctxT(t), "m", src, nil); err != nil {
+	if _, err := client.Batches.Create(ctxT(t), "m", src, withName); err != nil {
 		t.Fatal(err)
 	}
 	eventually(t, "webhook disabled", func() bool {
@@ -413,7 +413,7 @@ func TestDisabledDueToFailedDeliveries(t *testing.T) {
 	for range 3 {
 		rc.next(t) // drain the failed attempts
 	}
-	job, err := client.Batches.Create(ctxT(t), "m", src, nil)
+	job, err := client.Batches.Create(ctxT(t), "m", src, withName)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -491,7 +491,7 @@ func TestDynamicWebhookJWT(t *testing.T) {
 		t.Fatal(err)
 	}
 	job, err := client.Batches.Create(ctx, "m", &genai.BatchJobSource{InlinedRequests: []*genai.InlinedRequest{{Contents: genai.Text("x")}}},
-		&genai.CreateBatchJobConfig{WebhookConfig: &genai.WebhookConfig{Uris: []string{hookURL}}})
+		&genai.CreateBatchJobConfig{DisplayName: "dyn", WebhookConfig: &genai.WebhookConfig{Uris: []string{hookURL}}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -19,12 +19,14 @@ type Result struct {
 	// Key is the request's key (batch file "key", inline metadata "key").
 	Key string `firestore:"key,omitempty" json:"key,omitzero"`
 	// Index is the response's position in the job's output (0-based).
-	Index        int64             `firestore:"index" json:"index"`
-	Metadata     map[string]string `firestore:"metadata,omitempty" json:"metadata,omitzero"`
-	Text         string            `firestore:"text,omitempty" json:"text,omitzero"`
-	FinishReason string            `firestore:"finish_reason,omitempty" json:"finish_reason,omitzero"`
-	ModelVersion string            `firestore:"model_version,omitempty" json:"model_version,omitzero"`
-	Tokens       event.Tokens      `firestore:"tokens" json:"tokens"`
+	Index int64 `firestore:"index" json:"index"`
+	// Metadata is the request's metadata as the output carried it: any
+	// JSON object (a protobuf Struct), strings for inline requests.
+	Metadata     map[string]any `firestore:"metadata,omitempty" json:"metadata,omitzero"`
+	Text         string         `firestore:"text,omitempty" json:"text,omitzero"`
+	FinishReason string         `firestore:"finish_reason,omitempty" json:"finish_reason,omitzero"`
+	ModelVersion string         `firestore:"model_version,omitempty" json:"model_version,omitzero"`
+	Tokens       event.Tokens   `firestore:"tokens" json:"tokens"`
 	// Error is the per-response error, if the request failed.
 	Error *event.JobError `firestore:"error,omitempty" json:"error,omitzero"`
 	// Part and Parts number the pieces of a split response (1-based); both

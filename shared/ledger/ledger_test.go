@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -188,7 +189,7 @@ func runContract(t *testing.T, newL func(t *testing.T, now func() time.Time) rec
 			t.Fatal(err)
 		}
 		j, _ := l.GetJob(ctx, "batch-f")
-		if j.State != "" || j.Error != nil || j.ReportedError == nil || j.ReportedError.Code != "INVALID_ARGUMENT" ||
+		if j.State != "" || j.Error != nil || j.ReportedError == nil || j.ReportedError.Code != "3" || j.ReportedError.Status != "INVALID_ARGUMENT" ||
 			!strings.HasPrefix(j.ReportedError.Message, "bad input file") || len(j.ReportedError.Message) > 4096 {
 			t.Errorf("job = %+v", j)
 		}
@@ -317,5 +318,43 @@ func TestSubmissionThenEvent(t *testing.T) {
 	}
 	if j, _ := l.GetJob(ctx, ref2.ID); j.State != "submitted" || j.StateSource != ledger.SourceSubmission || j.ReportedState != "succeeded" {
 		t.Errorf("job = %+v", j)
+	}
+}
+
+// TestIDFormsKeepTheReadableName: webhooks naming a video operation by a
+// bare id or "operations/<id>" land on the submitted job and never replace
+// its full name; a webhook that came first with the short form is
+// completed by the submission, and a forged full name with another model
+// cannot replace the submitted one.
+func TestIDFormsKeepTheReadableName(t *testing.T) {
+	c, _ := testenv.Firestore(t)
+	ctx := context.Background()
+	{
+		l := ledger.New(c, ledger.Options{})
+		full := "models/veo-3.1-generate-preview/operations/op1"
+		ref, _ := event.RefForName(event.KindVideo, full)
+		if err := l.RecordSubmission(ctx, ledger.Submission{Ref: ref}); err != nil {
+			t.Fatal(err)
+		}
+		for i, id := range []string{"op1", "operations/op1", "models/evil/operations/op1"} {
+			if _, err := l.Record(ctx, jobEvent(fmt.Sprintf("w-%d", i), event.TypeVideoGenerated, id, time.Now()), "hmac"); err != nil {
+				t.Fatal(err)
+			}
+			if j, _ := l.GetJob(ctx, ref.ID); j.GeminiName != full || j.Deliveries != int64(i+1) {
+				t.Errorf("%T after %q: gemini_name %q, deliveries %d", l, id, j.GeminiName, j.Deliveries)
+			}
+		}
+
+		ref2, _ := event.RefForName(event.KindVideo, "models/veo-3.1-generate-preview/operations/op2")
+		l.Record(ctx, jobEvent("w-first", event.TypeVideoGenerated, "op2", time.Now()), "hmac")
+		if j, _ := l.GetJob(ctx, ref2.ID); j.GeminiName != "operations/op2" {
+			t.Errorf("%T: webhook-only job named %q; want operations/op2", l, j.GeminiName)
+		}
+		if err := l.RecordSubmission(ctx, ledger.Submission{Ref: ref2}); err != nil {
+			t.Fatal(err)
+		}
+		if j, _ := l.GetJob(ctx, ref2.ID); j.GeminiName != ref2.Name {
+			t.Errorf("%T: after submission gemini_name %q; want %q", l, j.GeminiName, ref2.Name)
+		}
 	}
 }

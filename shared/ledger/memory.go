@@ -61,9 +61,7 @@ func (m *Memory) Record(_ context.Context, ev event.JobEvent, scheme string) (Cl
 	// The same rules as claimFields, applied to the struct.
 	j, seen := m.jobs[ev.JobID]
 	j.JobID, j.Kind = ev.JobID, string(ev.Kind)
-	if !seen || len(ev.GeminiName) > len(j.GeminiName) {
-		j.GeminiName = ev.GeminiName
-	}
+	j.GeminiName = event.BetterName(j.GeminiName, ev.GeminiName)
 	j.Deliveries++
 	j.LastReceivedAt, j.UpdatedAt, j.ReportedAt, j.ReportedEventType = now, now, now, ev.Type
 	if j.FirstReceivedAt.IsZero() {
@@ -75,10 +73,7 @@ func (m *Memory) Record(_ context.Context, ev event.JobEvent, scheme string) (Cl
 		j.ReportedState = string(ev.State)
 	}
 	j.ReportedError = nil
-	if ev.Data.ErrorCode != "" || ev.Data.ErrorMessage != "" {
-		re := reportedError(ev.Data)
-		j.ReportedError = &re
-	}
+	j.ReportedError = reportedError(ev.Data)
 	if !seen || !(event.State(j.CollectedState).Terminal() && j.StateSource == SourceAPI) {
 		j.CollectionState = CollectionPending
 	}

@@ -265,11 +265,12 @@ func claimFields(old *Job, ev event.JobEvent, now time.Time) map[string]any {
 		if old.FirstReceivedAt.IsZero() {
 			fields["first_received_at"] = now
 		}
-		// A webhook may name the job by a shorter form of its name than the
+		// A webhook may name the job by another form of its name than the
 		// one recorded at submission; the recorded one is what the API
-		// accepts, so it is only ever replaced by a longer one.
-		if len(ev.GeminiName) > len(old.GeminiName) {
-			fields["gemini_name"] = ev.GeminiName
+		// accepts, so it is only replaced when it lacks the model
+		// (event.BetterName).
+		if n := event.BetterName(old.GeminiName, ev.GeminiName); n != old.GeminiName {
+			fields["gemini_name"] = n
 		}
 	}
 	// Fields of an earlier claim that this one does not carry are removed
@@ -286,8 +287,8 @@ func claimFields(old *Job, ev event.JobEvent, now time.Time) map[string]any {
 	} else {
 		fields["reported_state"] = string(ev.State)
 	}
-	if ev.Data.ErrorCode != "" || ev.Data.ErrorMessage != "" {
-		fields["reported_error"] = reportedError(ev.Data)
+	if re := reportedError(ev.Data); re != nil {
+		fields["reported_error"] = *re
 	} else {
 		clear("reported_error")
 	}
@@ -300,16 +301,14 @@ func claimFields(old *Job, ev event.JobEvent, now time.Time) map[string]any {
 	return fields
 }
 
-func reportedError(d event.Data) event.JobError {
-	return event.JobError{Code: event.Bound(d.ErrorCode, maxErrorCodeBytes), Message: event.Bound(d.ErrorMessage, maxErrorMessageBytes)}
+// reportedError is a webhook's claimed error in the stored shape
+// {code, status, message} (event.NormalizeError), nil when it has none.
+func reportedError(d event.Data) *event.JobError {
+	if d.ErrorCode == "" && d.ErrorMessage == "" {
+		return nil
+	}
+	return event.NormalizeError(d.ErrorCode, "", d.ErrorMessage)
 }
-
-// maxErrorCodeBytes bounds an error code from untrusted input.
-const maxErrorCodeBytes = 128
-
-// maxErrorMessageBytes bounds an error message taken from a webhook or an
-// API response, so a hostile or runaway one cannot fill a document.
-const maxErrorMessageBytes = 4096
 
 // MarkPublished records that the delivery's event is on the topic. It
 // retries lock contention (concurrent attempts of the same delivery) a few
@@ -445,7 +444,10 @@ func (s *Store) RecordSubmission(ctx context.Context, sub Submission) error {
 			if err := snap.DataTo(&old); err != nil {
 				return fmt.Errorf("decode %s: %w", ref.Path, err)
 			}
-			if len(old.GeminiName) > len(sub.Ref.Name) {
+			// The API's answer to the submission names the job as the API
+			// reads it: it replaces whatever form a webhook recorded first,
+			// unless that is the full name and this the model-less form.
+			if n := event.BetterName(sub.Ref.Name, old.GeminiName); n != sub.Ref.Name {
 				delete(fields, "gemini_name")
 			}
 		}

@@ -24,6 +24,8 @@ package submit
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -73,7 +75,8 @@ type BatchRequest struct {
 	InputJSONL io.Reader
 	// InputFile is an already uploaded input file ("files/…").
 	InputFile string
-	// DisplayName is the batch's display name (optional).
+	// DisplayName is the batch's display name, which the REST reference
+	// marks required. Empty: [DefaultDisplayName].
 	DisplayName string
 	// WebhookURIs, if any, receive this job's events instead of the
 	// registered static webhooks.
@@ -123,6 +126,9 @@ func Batch(ctx context.Context, client *genai.Client, rec Recorder, req BatchReq
 	}
 	if inputs != 1 {
 		return event.JobRef{}, fmt.Errorf("%w: exactly one of prompts, requests, input file or JSONL input is required (got %d)", ErrInvalidRequest, inputs)
+	}
+	if strings.TrimSpace(req.DisplayName) == "" {
+		req.DisplayName = DefaultDisplayName(time.Now())
 	}
 	src := &genai.BatchJobSource{FileName: req.InputFile, InlinedRequests: req.Requests}
 	for i, p := range req.Prompts {
@@ -210,6 +216,15 @@ func Interaction(ctx context.Context, client *genai.Client, rec Recorder, req In
 		return event.JobRef{}, fmt.Errorf("gemini interactions.create %s: response has no interaction id: %w", req.Model, gemini.ErrTransient)
 	}
 	return record(ctx, rec, event.KindInteraction, *res.Interaction.ID, req.Model, req.Labels)
+}
+
+// DefaultDisplayName is the display name of a batch submitted without
+// one: "geminihooks-<UTC time>-<random>", unique enough to find the batch
+// in Gemini's batch list.
+func DefaultDisplayName(now time.Time) string {
+	var b [3]byte
+	_, _ = rand.Read(b[:])
+	return "geminihooks-" + now.UTC().Format("20060102T150405Z") + "-" + hex.EncodeToString(b[:])
 }
 
 func checkCommon(model string, uris []string, labels map[string]string) error {

@@ -90,6 +90,11 @@ func TestBatchInline(t *testing.T) {
 	if job.Dest == nil || len(job.Dest.InlinedResponses) != 2 {
 		t.Fatalf("dest = %+v, want 2 inline responses", job.Dest)
 	}
+	// No display name given: a generated one is sent (the simulator, like
+	// the REST reference, requires one).
+	if !strings.HasPrefix(job.DisplayName, "geminihooks-") {
+		t.Errorf("display name = %q; want a generated geminihooks-… name", job.DisplayName)
+	}
 }
 
 func TestBatchFileUpload(t *testing.T) {

@@ -595,6 +595,10 @@ func (s *Service) submitStep(ctx context.Context, r *Run, act action) error {
 				return failWith(err.Error())
 			}
 		}
+		if strings.TrimSpace(req.DisplayName) == "" {
+			// Gemini requires one; this one names the run and step.
+			req.DisplayName = event.Bound(fmt.Sprintf("geminihooks-%s-%s-a%s", labels[LabelRun], labels[LabelStep], labels[LabelAttempt]), 128)
+		}
 		ref, err = submit.Batch(gctx, s.o.GenAI, s.o.Ledger, req)
 	case KindVideo:
 		p, rerr := render("prompt", sd.Prompt, data)

@@ -13,6 +13,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"time"
 )
 
 // APIKey is the key the fake accepts.
@@ -40,7 +41,8 @@ type Gemini struct {
 	// upcoming requests answered with FailStatus.
 	Fail       map[string]int
 	FailStatus int
-	// Hits counts requests per path.
+	// Hits counts requests per path ("files/<id>" counts files.get and
+	// downloads; "files/<id>:download" downloads only).
 	Hits map[string]int
 	// Hung lists paths whose requests get no answer until the client gives
 	// up (a Gemini that accepts the connection and stalls).
@@ -115,6 +117,9 @@ func (g *Gemini) serve(w http.ResponseWriter, r *http.Request) {
 
 	g.Mu.Lock()
 	g.Hits[path]++
+	if download {
+		g.Hits[path+":download"]++
+	}
 	if g.Fail[path] > 0 {
 		g.Fail[path]--
 		status := g.FailStatus
@@ -148,6 +153,12 @@ func (g *Gemini) serve(w http.ResponseWriter, r *http.Request) {
 		}
 		bw.Flush()
 		return
+	}
+	if !okRes && okFile && strings.HasPrefix(path, "files/") {
+		// files.get of a registered file: its metadata, live for 48 h.
+		res = map[string]any{"name": path, "mimeType": "application/octet-stream", "state": "ACTIVE",
+			"expirationTime": time.Now().Add(48 * time.Hour).UTC().Format(time.RFC3339Nano)}
+		okRes = true
 	}
 	if !okRes {
 		writeErr(w, http.StatusNotFound, "NOT_FOUND", "Requested entity was not found.")
