@@ -509,7 +509,11 @@ func (s *Stack) Close() error {
 			s.cancel()
 		}
 		if s.funcsSrv != nil {
-			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			// net/http closes a connection that was opened but never sent a
+			// request (a client's spare dial) only once it is 5 s old, so a
+			// shutdown deadline of 5 s raced with it; handlers themselves
+			// return quickly because the dispatcher's requests are cancelled.
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			if err := s.funcsSrv.Shutdown(ctx); err != nil {
 				errs = append(errs, fmt.Errorf("devstack: stop functions server: %w", err))
 				_ = s.funcsSrv.Close()
