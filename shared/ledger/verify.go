@@ -177,7 +177,7 @@ func updateDelivery(tx *firestore.Transaction, dref *firestore.DocumentRef, v Ve
 	if dref == nil {
 		return nil
 	}
-	upd := []firestore.Update{{Path: "verified_at", Value: v.At}}
+	upd := append(publishedByConsumer(), firestore.Update{Path: "verified_at", Value: v.At})
 	if vd := v.Verdict(); vd != "" {
 		upd = append(upd, firestore.Update{Path: "verification", Value: vd})
 	}
@@ -185,6 +185,20 @@ func updateDelivery(tx *firestore.Transaction, dref *firestore.DocumentRef, v Ve
 		upd = append(upd, firestore.Update{Path: "verified_state", Value: string(v.State)})
 	}
 	return tx.Update(dref, upd)
+}
+
+// publishedByConsumer marks a delivery published from the consumer's side.
+// Its event reached the Collector, so it is on the topic whatever the
+// delivery says: the Receiver answers 2xx after a publish even when marking
+// the delivery failed (a retry would publish twice), which would otherwise
+// leave it "received" for good. Only published events reach the Collector,
+// so this never overwrites invalid or ping.
+func publishedByConsumer() []firestore.Update {
+	return []firestore.Update{
+		{Path: "status", Value: StatusPublished},
+		{Path: "lease_until", Value: firestore.Delete},
+		{Path: "lease", Value: firestore.Delete},
+	}
 }
 
 func getJobTx(tx *firestore.Transaction, ref *firestore.DocumentRef) (*Job, error) {
@@ -226,9 +240,10 @@ func (s *Store) RecordVerdict(ctx context.Context, jobID string, v Verification)
 		b := s.c.Batch()
 		b.Update(jref, []firestore.Update{{Path: "verification", Value: vd}, {Path: "updated_at", Value: v.At}})
 		if withDelivery {
-			b.Update(s.c.Collection(DeliveriesCollection).Doc(event.EscapeDocID(v.WebhookID)), []firestore.Update{
-				{Path: "verification", Value: vd}, {Path: "verified_state", Value: string(v.State)}, {Path: "verified_at", Value: v.At},
-			})
+			b.Update(s.c.Collection(DeliveriesCollection).Doc(event.EscapeDocID(v.WebhookID)), append(publishedByConsumer(),
+				firestore.Update{Path: "verification", Value: vd}, firestore.Update{Path: "verified_state", Value: string(v.State)},
+				firestore.Update{Path: "verified_at", Value: v.At},
+			))
 		}
 		_, err := b.Commit(ctx)
 		return err

@@ -154,4 +154,29 @@ func TestVerificationWrites(t *testing.T) {
 			t.Errorf("job = %+v", j)
 		}
 	})
+
+	// The Receiver answers 2xx once its publish succeeded even if marking
+	// the delivery failed; the event reaching the Collector settles it.
+	t.Run("a delivery left received is published once its event is verified", func(t *testing.T) {
+		for _, via := range []string{"transaction", "verdict"} {
+			ev := record("unmarked-"+via, event.TypeVideoGenerated, "models/veo/operations/u-"+via)
+			if d, _ := l.GetDelivery(ctx, ev.WebhookID); d.Status != ledger.StatusReceived || d.LeaseUntil.IsZero() {
+				t.Fatalf("before: %+v", d)
+			}
+			v := ledger.Verification{State: event.StateSucceeded, At: t0, WebhookID: ev.WebhookID, Claimed: ev.State}
+			var err error
+			if via == "transaction" {
+				err = l.ApplyVerification(ctx, ev.JobID, ev.Kind, v)
+			} else {
+				err = l.RecordVerdict(ctx, ev.JobID, v)
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			d, err := l.GetDelivery(ctx, ev.WebhookID)
+			if err != nil || d.Status != ledger.StatusPublished || !d.LeaseUntil.IsZero() || d.Verification != ledger.VerdictConfirmed {
+				t.Errorf("%s: delivery = %+v, %v", via, d, err)
+			}
+		}
+	})
 }
