@@ -184,3 +184,30 @@ func TestJobsListShow(t *testing.T) {
 		t.Errorf("missing job: exit %d stderr %q", r.code, r.stderr)
 	}
 }
+
+func TestProgressRendering(t *testing.T) {
+	p := &ledger.Progress{Lines: 500, Bytes: 1 << 20, TotalBytes: 4 << 20, Invocations: 3}
+	if got := progressText(p); !strings.Contains(got, "500 lines, 1.0 MiB of 4.0 MiB (25%), 3 invocations") {
+		t.Errorf("progressText = %q", got)
+	}
+	if got := progressBar(p, 8); !strings.HasPrefix(got, "[##      ]  25% 500 lines, 3 invocations") {
+		t.Errorf("progressBar = %q", got)
+	}
+	if progressText(nil) != "" || !strings.Contains(progressBar(nil, 4), "waiting") {
+		t.Error("no progress yet must render as nothing / waiting")
+	}
+	for _, tc := range []struct {
+		j    ledger.Job
+		over bool
+	}{
+		{ledger.Job{CollectionState: ledger.CollectionCollecting}, false},
+		{ledger.Job{CollectionState: ledger.CollectionPending, State: "succeeded"}, false},
+		{ledger.Job{CollectionState: ledger.CollectionDone}, true},
+		{ledger.Job{CollectionState: ledger.CollectionFailed}, true},
+		{ledger.Job{State: "failed"}, true},
+	} {
+		if got := collectionOver(tc.j); got != tc.over {
+			t.Errorf("collectionOver(%+v) = %v", tc.j.CollectionState, got)
+		}
+	}
+}
