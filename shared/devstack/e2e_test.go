@@ -87,7 +87,11 @@ func TestPipelineLargeBatch(t *testing.T) {
 
 func runScenario(t *testing.T, name, faults string, rounds int) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	limit := 4 * time.Minute
+	if os.Getenv("DEVSTACK_TEST_LINES") != "" {
+		limit = 10 * time.Minute // scripts/bench.sh's 50,000 lines
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), limit)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^TestScenarioChild$", "-test.v", "-test.count=1")
 	cmd.Env = append(os.Environ(), scenarioEnv+"="+name, faultsEnv+"="+faults, fmt.Sprintf("%s=%d", roundsEnv, rounds))
@@ -231,7 +235,11 @@ func TestScenarioChild(t *testing.T) {
 	}
 	rounds := 1
 	fmt.Sscan(os.Getenv(roundsEnv), &rounds)
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	limit := 3 * time.Minute
+	if os.Getenv("DEVSTACK_TEST_LINES") != "" {
+		limit = 9 * time.Minute
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), limit)
 	defer cancel()
 
 	start := time.Now()
