@@ -255,7 +255,7 @@ func (s *Service) handleContinuation(ctx context.Context, m bus.PushMessage, sta
 		}
 		return err
 	}
-	if job.CollectedState == string(c.State) && (job.CollectionState == ledger.CollectionDone || job.CollectionState == ledger.CollectionFailed) {
+	if job.CollectedState == string(c.State) && (job.CollectionState == ledger.CollectionDone || job.CollectCheckpoint == nil) {
 		if job.ResultsEventID == "" && job.CollectionState == ledger.CollectionDone {
 			return s.publish(ctx, job.StoredResultsEvent())
 		}
@@ -279,8 +279,20 @@ func (s *Service) handleContinuation(ctx context.Context, m bus.PushMessage, sta
 	v := ledger.Verification{State: c.State, EndTime: cp.EndTime, At: s.now(), FileName: c.File}
 	if err != nil {
 		permanent := gemini.IsPermanent(err) || errors.Is(err, errInvalidData) || errors.Is(err, gemini.ErrFileGone)
-		if !permanent {
+		last := m.DeliveryAttempt > 0 && m.DeliveryAttempt >= s.o.MaxDeliveryAttempts
+		if !permanent && !last {
 			log.Warn("collection failed, will retry", "err", err.Error())
+			return err
+		}
+		if !permanent {
+			// As for a JobEvent: recorded for operators, not announced; the
+			// checkpoint stays, so a replay from the dead-letter topic
+			// resumes from it.
+			log.Error("collection failed on the last delivery attempt", "err", err.Error())
+			cerr := &event.JobError{Code: "retries_exhausted", Message: event.Bound(err.Error(), 4096)}
+			if _, _, serr := s.save(ctx, ev, gj, outcome{}, cerr, v); serr != nil && !errors.Is(serr, errSuperseded) {
+				log.Error("recording collection failure", "err", serr.Error())
+			}
 			return err
 		}
 		cerr := &event.JobError{Code: "permanent", Message: event.Bound(err.Error(), 4096)}
