@@ -8,6 +8,9 @@
 #   4. fuzzing             go test -fuzz for every untrusted-input parser
 #   5. cold start          go run ./bench/cmd/coldstart
 #   6. tracing overhead    go run ./bench/cmd/tracing (Receiver, tracing on vs off)
+#   7. large batch outputs go run ./bench/cmd/collectbench (checkpointed collection:
+#                          results/s, peak heap, invocations, Range vs skip vs single
+#                          pass) and the 50,000-line end-to-end devstack scenario
 #
 # Every figure is printed next to its goal. Figures are ratios of runs made
 # side by side on the same machine; absolute numbers depend on it.
@@ -25,6 +28,8 @@
 #   FUZZTIME=30s               per fuzz target, one target at a time
 #   COLDSTART_RUNS=5
 #   TRACING_N=2000  TRACING_ROUNDS=6   deliveries per round, alternating rounds per variant
+#   COLLECT_SIZES=10000,100000,1000000  COLLECT_BUDGET=2s  COLLECT_FS_LINES=10000  COLLECT_FS_BUDGET=3s
+#   COLLECT_E2E_LINES=50000    lines of the end-to-end scenario (test.sh runs 10,000)
 # ONLY=none re-assembles results/REPORT.md from the parts of earlier runs.
 # Default total: about 10 minutes on 2 cores.
 set -uo pipefail
@@ -32,7 +37,7 @@ cd "$(dirname "$0")/.."
 root="$(pwd -P)"
 
 RESULTS="${RESULTS:-results}"
-ONLY="${ONLY:-pushpoll loadtest chaos fuzz coldstart tracing}"
+ONLY="${ONLY:-pushpoll loadtest chaos fuzz coldstart tracing collect}"
 FUZZTIME="${FUZZTIME:-30s}"
 mkdir -p "$RESULTS/parts"
 results="$(cd "$RESULTS" && pwd -P)"
@@ -40,7 +45,7 @@ parts="$results/parts"
 
 want() { [[ " $ONLY " == *" $1 "* ]]; }
 failed=()
-for p in pushpoll loadtest chaos fuzz coldstart tracing; do
+for p in pushpoll loadtest chaos fuzz coldstart tracing collect; do
 	want "$p" && rm -f "$parts/$p.md"
 done
 
@@ -59,7 +64,7 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-if [[ -z "${FIRESTORE_EMULATOR_HOST:-}" ]] && { want pushpoll || want loadtest || want chaos; }; then
+if [[ -z "${FIRESTORE_EMULATOR_HOST:-}" ]] && { want pushpoll || want loadtest || want chaos || want collect; }; then
 	[[ -x "$EMULATOR" ]] || { echo "bench.sh: Firestore emulator not found at $EMULATOR (gcloud components install cloud-firestore-emulator)" >&2; exit 1; }
 	port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 	setsid "$EMULATOR" start --host=127.0.0.1 --port="$port" >"$bin/emulator.log" 2>&1 &
@@ -75,7 +80,7 @@ if [[ -z "${FIRESTORE_EMULATOR_HOST:-}" ]] && { want pushpoll || want loadtest |
 fi
 
 echo "bench.sh: building the benchmark mains"
-go build -o "$bin/" ./bench/cmd/pushpoll ./bench/cmd/loadtest ./bench/cmd/chaos ./bench/cmd/coldstart ./bench/cmd/tracing || exit 1
+go build -o "$bin/" ./bench/cmd/pushpoll ./bench/cmd/loadtest ./bench/cmd/chaos ./bench/cmd/coldstart ./bench/cmd/tracing ./bench/cmd/collectbench || exit 1
 
 step() { # step NAME command...
 	local name="$1"; shift
@@ -168,6 +173,28 @@ if want tracing; then
 	step "tracing overhead" "$bin/tracing" -n "${TRACING_N:-2000}" -rounds "${TRACING_ROUNDS:-6}" -out "$parts"
 fi
 
+collect() {
+	"$bin/collectbench" -sizes "${COLLECT_SIZES:-10000,100000,1000000}" -budget "${COLLECT_BUDGET:-2s}" \
+		-fs-lines "${COLLECT_FS_LINES:-10000}" -fs-budget "${COLLECT_FS_BUDGET:-3s}" -out "$parts" || return 1
+	# The whole pipeline (dev stack: Receiver, push dispatcher, Collector with
+	# a 2 s budget, continuations through pstest) on a file batch.
+	local log="$bin/collect-e2e.log" lines="${COLLECT_E2E_LINES:-50000}"
+	if DEVSTACK_TEST_LINES="$lines" go test -count=1 -timeout 10m -run '^TestPipelineLargeBatch$' -v ./shared/devstack >"$log" 2>&1; then
+		{
+			echo
+			echo "End to end (\`DEVSTACK_TEST_LINES=$lines go test -run TestPipelineLargeBatch ./shared/devstack\`, Firestore emulator, 2 s budget):"
+			echo
+			echo '```'
+			grep -o 'summary: scenario=large.*' "$log"
+			echo '```'
+		} >>"$parts/collect.md"
+	else
+		tail -30 "$log" >&2
+		return 1
+	fi
+}
+want collect && step "large batch outputs" collect
+
 # ------------------------------------------------------------ report
 report="$results/REPORT.md"
 {
@@ -179,13 +206,13 @@ report="$results/REPORT.md"
 	echo "Numbers are noisy on a shared machine: read the ratios, not the absolute values."
 	echo
 	echo "Reproduce with \`./scripts/bench.sh\` (about 10 minutes; knobs such as \`PUSHPOLL_JOBS\`, \`CHAOS_JOBS\`, \`FUZZTIME\` are listed in the script)."
-	echo "Sections: 1 push vs poll, 2 Receiver load test, 3 chaos run, 4 fuzzing, 5 cold start, 6 tracing overhead. Each says how it measures; every goal is checked in a table."
+	echo "Sections: 1 push vs poll, 2 Receiver load test, 3 chaos run, 4 fuzzing, 5 cold start, 6 tracing overhead, 7 large batch outputs. Each says how it measures; every goal is checked in a table."
 	echo
 	echo "## Goals at a glance"
 	echo
 	echo "| section | goal | measured | verdict |"
 	echo "| --- | --- | --- | --- |"
-	for p in pushpoll loadtest chaos fuzz coldstart tracing; do
+	for p in pushpoll loadtest chaos fuzz coldstart tracing collect; do
 		[[ -f "$parts/$p.md" ]] || continue
 		grep -E '\| (met|\*\*NOT met\*\*) \|$' "$parts/$p.md" | sed "s/^|/| $p |/"
 	done
@@ -200,7 +227,7 @@ report="$results/REPORT.md"
 		fi
 	fi
 	echo
-	for p in pushpoll loadtest chaos fuzz coldstart tracing; do
+	for p in pushpoll loadtest chaos fuzz coldstart tracing collect; do
 		[[ -f "$parts/$p.md" ]] && { cat "$parts/$p.md"; echo; }
 	done
 	if [[ ${#failed[@]} -gt 0 ]]; then

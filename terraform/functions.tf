@@ -124,6 +124,13 @@ resource "google_cloudfunctions2_function" "this" {
   }
 
   lifecycle {
+    # The Collector's budget, plus 60 s to flush and checkpoint, must end
+    # before its timeout (less the 60 s between its 480 s handler deadline and
+    # the 540 s timeout); the ack deadline exceeds the timeout (pubsub.tf).
+    precondition {
+      condition     = each.key != "collector" || var.collect_time_budget + 120 <= each.value.timeout
+      error_message = "collect_time_budget (${var.collect_time_budget} s) + 120 s must not exceed the Collector's timeout (${each.value.timeout} s): the handler's deadline (timeout - 60 s) must leave 60 s after the budget to flush and checkpoint."
+    }
     precondition {
       condition     = var.min_instances[each.key] <= var.max_instances[each.key]
       error_message = "min_instances.${each.key} (${var.min_instances[each.key]}) must not exceed max_instances.${each.key} (${var.max_instances[each.key]})."
@@ -137,6 +144,7 @@ resource "google_cloudfunctions2_function" "this" {
     google_project_iam_member.datastore_user,
     google_pubsub_topic_iam_member.receiver_publishes_events,
     google_pubsub_topic_iam_member.collector_publishes_results,
+    google_pubsub_topic_iam_member.collector_publishes_continuations,
     google_project_iam_member.builder_logs,
     google_artifact_registry_repository_iam_member.builder_pushes_images,
     google_storage_bucket_iam_member.builder_reads_source,

@@ -2,7 +2,7 @@
 #
 # Runtime: one service account per function, holding exactly:
 #   receiver   datastore.user (this database) · pubsub.publisher (events topic) · secretAccessor (webhook secret)
-#   collector  datastore.user (this database) · pubsub.publisher (results topic) · secretAccessor (API key)
+#   collector  datastore.user (this database) · pubsub.publisher (results and events topics) · secretAccessor (API key)
 #              · storage.objectCreator (video bucket, only when var.video_bucket is set)
 #   notifier   datastore.user (this database) · secretAccessor (destination secret; the Notifier is optional)
 #   workflow   datastore.user (this database) · secretAccessor (API key)
@@ -86,6 +86,15 @@ resource "google_pubsub_topic_iam_member" "receiver_publishes_events" {
   topic   = google_pubsub_topic.this["events"].name
   role    = "roles/pubsub.publisher"
   member  = local.runtime_member["receiver"]
+}
+
+# roles/pubsub.publisher on the events topic: the Collector hands the rest of
+# a large batch output to its next invocation (a continuation message).
+resource "google_pubsub_topic_iam_member" "collector_publishes_continuations" {
+  project = var.project_id
+  topic   = google_pubsub_topic.this["events"].name
+  role    = "roles/pubsub.publisher"
+  member  = local.runtime_member["collector"]
 }
 
 # roles/pubsub.publisher on the results topic: the Collector publishes one

@@ -55,7 +55,12 @@ locals {
       # run.app URL, which is what the subscriptions push to.
       ingress = "ALLOW_INTERNAL_ONLY"
       env = merge(
-        { RESULTS_TOPIC = local.topics.results },
+        {
+          RESULTS_TOPIC = local.topics.results
+          # Continuations of large batch outputs go back on the events topic.
+          EVENTS_TOPIC        = local.topics.events
+          COLLECT_TIME_BUDGET = "${var.collect_time_budget}s"
+        },
         var.video_bucket == null ? {} : { VIDEO_BUCKET = var.video_bucket },
       )
     }

@@ -158,6 +158,24 @@ variable "max_instances" {
   }
 }
 
+variable "collect_time_budget" {
+  description = <<-EOT
+    Seconds one Collector invocation streams a batch output file before it
+    checkpoints and hands the rest to the next invocation (a continuation
+    message on the events topic): COLLECT_TIME_BUDGET. With the time to flush
+    and checkpoint (60 s) it must stay below the Collector's 480 s handler
+    deadline, hence at most 420 s; functions.tf also checks it against the
+    Collector's timeout and its subscription's ack deadline.
+  EOT
+  type        = number
+  default     = 300
+
+  validation {
+    condition     = var.collect_time_budget >= 10 && var.collect_time_budget <= 420 && floor(var.collect_time_budget) == var.collect_time_budget
+    error_message = "collect_time_budget must be a whole number of seconds between 10 and 420 (the Collector's 480 s handler deadline less 60 s to flush and checkpoint)."
+  }
+}
+
 variable "video_bucket" {
   description = "Existing GCS bucket the Collector copies generated videos into (VIDEO_BUCKET). null: videos are not copied and the Collector gets no storage role."
   type        = string

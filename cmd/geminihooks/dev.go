@@ -5,9 +5,11 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/geminihooks/geminihooks/shared/collect"
 	"github.com/geminihooks/geminihooks/shared/devstack"
 )
 
@@ -15,6 +17,7 @@ func (a *app) devCmd() *cobra.Command {
 	var (
 		project, gemini, publicURL, faults, secretFile string
 		demo, verbose                                  bool
+		collectBudget                                  time.Duration
 	)
 	cmd := &cobra.Command{
 		Use:   "dev [--demo] [--gemini=sim|real] [--faults SPEC]",
@@ -37,6 +40,9 @@ webhooks must reach the local Receiver through --public-url (a tunnel).`,
   # redirected downloads, files that expire after 1h of sim-time
   geminihooks dev --faults ids=mixed,redirect,filettl=1h
 
+  # Collect large batch outputs in 5 s steps (checkpoint + continuation)
+  geminihooks dev --collect-budget 5s
+
   # Keep the local webhook's secret to send hand-made deliveries
   geminihooks dev --secret-file /tmp/gh-secret
   geminihooks send --url RECEIVER_URL --type batch.succeeded --id batches/x --secret-file /tmp/gh-secret
@@ -45,6 +51,9 @@ webhooks must reach the local Receiver through --public-url (a tunnel).`,
   geminihooks dev --gemini=real --public-url https://abc.trycloudflare.com`,
 		Args: exactArgs(),
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if collectBudget < 0 || collectBudget > collect.MaxTimeBudget {
+				return usageErr("--collect-budget must be between 0 and %s, not %s", collect.MaxTimeBudget, collectBudget)
+			}
 			if gemini != "sim" && gemini != "real" {
 				return usageErr("--gemini must be sim or real, not %q", gemini)
 			}
@@ -60,7 +69,7 @@ webhooks must reach the local Receiver through --public-url (a tunnel).`,
 			defer stop()
 			err := devstack.Run(ctx, devstack.Options{
 				Project: project, Demo: demo, Gemini: gemini, PublicURL: publicURL,
-				Out: a.stdout, Log: log, Faults: faults, SecretFile: secretFile,
+				Out: a.stdout, Log: log, Faults: faults, SecretFile: secretFile, CollectBudget: collectBudget,
 			})
 			if err != nil && ctx.Err() == nil {
 				return fail("dev stack", err)
@@ -74,8 +83,9 @@ webhooks must reach the local Receiver through --public-url (a tunnel).`,
 	f.BoolVar(&demo, "demo", false, "submit demo jobs once the stack is ready")
 	f.StringVar(&gemini, "gemini", "sim", "Gemini backend: sim (local simulator) or real")
 	f.StringVar(&publicURL, "public-url", "", "public URL of the local Receiver (with --gemini=real)")
-	f.StringVar(&faults, "faults", "", "simulator knobs: dup=P, drop=P, delay=D, shuffle[=D], timescale=X, jobs=D, ids=canonical|bare|prefixed|mixed, filettl=D, redirect")
+	f.StringVar(&faults, "faults", "", "simulator knobs: dup=P, drop=P, delay=D, shuffle[=D], timescale=X, jobs=D, ids=canonical|bare|prefixed|mixed, filettl=D, redirect, norange")
 	f.StringVar(&secretFile, "secret-file", "", "write the local webhook's signing secret to this file (mode 0600), for geminihooks send")
+	f.DurationVar(&collectBudget, "collect-budget", 0, "the Collector's time budget per invocation (COLLECT_TIME_BUDGET; default 300s): larger batch outputs are collected over several invocations")
 	f.BoolVarP(&verbose, "verbose", "v", false, "debug logging")
 	return cmd
 }

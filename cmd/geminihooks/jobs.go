@@ -6,6 +6,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"cloud.google.com/go/firestore"
 	"github.com/spf13/cobra"
@@ -82,11 +83,19 @@ func (a *app) jobsListCmd() *cobra.Command {
 }
 
 func (a *app) jobsShowCmd() *cobra.Command {
-	var results int
+	var (
+		results int
+		wait    bool
+	)
 	cmd := &cobra.Command{
-		Use:   "show JOB_ID [--results N]",
+		Use:   "show JOB_ID [--results N] [--wait]",
 		Short: "Show a job and its first collected results",
+		Long: `Shows a job as recorded in the ledger and its first results. While a large
+batch output is being collected over several Collector invocations the job's
+collection_state is "collecting" and collection_progress says how far it got;
+--wait shows a progress bar (on stderr) until collection ends.`,
 		Example: `  geminihooks jobs show batch-abc
+  geminihooks jobs show batch-abc --wait
   geminihooks jobs show interaction-v1_abc --results 0 --format json`,
 		Args: exactArgs("JOB_ID"),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -102,10 +111,16 @@ func (a *app) jobsShowCmd() *cobra.Command {
 			if err != nil {
 				return fail("get job "+args[0], err)
 			}
+			if wait {
+				if job, err = a.waitCollected(ctx, st, job, time.Second); err != nil {
+					return err
+				}
+			}
 			return a.showJob(ctx, st, job, results)
 		},
 	}
 	cmd.Flags().IntVar(&results, "results", 10, "number of results to show (0: none)")
+	cmd.Flags().BoolVar(&wait, "wait", false, "wait until the job's collection ends, showing its progress")
 	return cmd
 }
 
@@ -139,6 +154,7 @@ func (a *app) showJob(ctx context.Context, st *ledger.Store, j ledger.Job, n int
 		{"results", fmt.Sprintf("%d (%d failed)", j.Counts.Results, j.Counts.Failed)},
 		{"tokens", fmt.Sprintf("%d prompt, %d candidates, %d total", j.Tokens.Prompt, j.Tokens.Candidates, j.Tokens.Total)},
 		{"results_path", j.ResultsPath}, {"collected_at", fmtTime(j.CollectedAt)},
+		{"collection_progress", progressText(j.CollectionProgress)},
 	}
 	if err := a.printFields(fields); err != nil {
 		return err
@@ -194,4 +210,69 @@ func truncate(s string, n int) string {
 		return s
 	}
 	return string(r[:n-1]) + "…"
+}
+
+// progressText renders collection_progress: lines, bytes of the file (with
+// a percentage when its size is known), invocations and the last update.
+func progressText(p *ledger.Progress) string {
+	if p == nil {
+		return ""
+	}
+	b := fmt.Sprintf("%d lines, %s", p.Lines, mib(p.Bytes))
+	if p.TotalBytes > 0 {
+		b += fmt.Sprintf(" of %s (%.0f%%)", mib(p.TotalBytes), 100*float64(p.Bytes)/float64(p.TotalBytes))
+	}
+	return fmt.Sprintf("%s, %d invocations, updated %s", b, p.Invocations, fmtTime(p.UpdatedAt))
+}
+
+func mib(n int64) string { return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20)) }
+
+// progressBar renders p as a one-line bar of width cells.
+func progressBar(p *ledger.Progress, width int) string {
+	if p == nil {
+		return "[" + strings.Repeat(" ", width) + "] waiting"
+	}
+	frac := 0.0
+	if p.TotalBytes > 0 {
+		frac = min(float64(p.Bytes)/float64(p.TotalBytes), 1)
+	}
+	n := int(frac * float64(width))
+	return fmt.Sprintf("[%s%s] %3.0f%% %d lines, %d invocations", strings.Repeat("#", n), strings.Repeat(" ", width-n),
+		100*frac, p.Lines, p.Invocations)
+}
+
+// collectionOver reports whether nothing more will be collected for the
+// job's current claims.
+func collectionOver(j ledger.Job) bool {
+	switch j.CollectionState {
+	case ledger.CollectionDone, ledger.CollectionFailed:
+		return true
+	case "":
+		return event.State(j.State).Terminal()
+	}
+	return false
+}
+
+// waitCollected polls the job every interval until its collection is over,
+// drawing a progress bar on stderr, and returns the job as last read.
+func (a *app) waitCollected(ctx context.Context, st *ledger.Store, j ledger.Job, interval time.Duration) (ledger.Job, error) {
+	drawn := false
+	for !collectionOver(j) {
+		fmt.Fprintf(a.stderr, "\r%s: %s ", j.JobID, progressBar(j.CollectionProgress, 30))
+		drawn = true
+		select {
+		case <-ctx.Done():
+			fmt.Fprintln(a.stderr)
+			return j, fail("wait for "+j.JobID, ctx.Err())
+		case <-time.After(interval):
+		}
+		var err error
+		if j, err = st.GetJob(ctx, j.JobID); err != nil {
+			return j, fail("get job "+j.JobID, err)
+		}
+	}
+	if drawn {
+		fmt.Fprintf(a.stderr, "\r%s: %s\n", j.JobID, progressBar(j.CollectionProgress, 30))
+	}
+	return j, nil
 }

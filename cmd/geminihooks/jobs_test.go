@@ -184,3 +184,66 @@ func TestJobsListShow(t *testing.T) {
 		t.Errorf("missing job: exit %d stderr %q", r.code, r.stderr)
 	}
 }
+
+func TestProgressRendering(t *testing.T) {
+	p := &ledger.Progress{Lines: 500, Bytes: 1 << 20, TotalBytes: 4 << 20, Invocations: 3}
+	if got := progressText(p); !strings.Contains(got, "500 lines, 1.0 MiB of 4.0 MiB (25%), 3 invocations") {
+		t.Errorf("progressText = %q", got)
+	}
+	if got := progressBar(p, 8); !strings.HasPrefix(got, "[##      ]  25% 500 lines, 3 invocations") {
+		t.Errorf("progressBar = %q", got)
+	}
+	if progressText(nil) != "" || !strings.Contains(progressBar(nil, 4), "waiting") {
+		t.Error("no progress yet must render as nothing / waiting")
+	}
+	for _, tc := range []struct {
+		j    ledger.Job
+		over bool
+	}{
+		{ledger.Job{CollectionState: ledger.CollectionCollecting}, false},
+		{ledger.Job{CollectionState: ledger.CollectionPending, State: "succeeded"}, false},
+		{ledger.Job{CollectionState: ledger.CollectionDone}, true},
+		{ledger.Job{CollectionState: ledger.CollectionFailed}, true},
+		{ledger.Job{State: "failed"}, true},
+	} {
+		if got := collectionOver(tc.j); got != tc.over {
+			t.Errorf("collectionOver(%+v) = %v", tc.j.CollectionState, got)
+		}
+	}
+}
+
+// TestJobsShowWaitProgress: while a batch output is being collected over
+// several invocations, "jobs show --wait" draws its progress and returns
+// when the summary is written, printing collection_progress.
+func TestJobsShowWaitProgress(t *testing.T) {
+	fs, project := testenv.Firestore(t)
+	st := ledger.New(fs, ledger.Options{})
+	ctx := context.Background()
+	const id = "batch-progress"
+	g, err := st.AcquireCollection(ctx, id, ledger.LeaseRequest{State: event.StateSucceeded, File: "files/out",
+		GeminiName: "batches/progress", MessageID: "m1", Attempt: 1, Seq: -1, TTL: time.Minute})
+	if err != nil || g.Outcome != ledger.LeaseAcquired {
+		t.Fatalf("acquire: %+v %v", g, err)
+	}
+	cp := ledger.Checkpoint{State: "succeeded", File: "files/out", Seq: 1, Lines: 400, Bytes: 1 << 20, Counts: event.Counts{Results: 400}}
+	if err := st.SaveCheckpoint(ctx, id, g.Fence, cp, 4<<20, false, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		time.Sleep(1500 * time.Millisecond)
+		_, err := st.SaveCollection(ctx, id, ledger.Collection{CollectionState: ledger.CollectionDone, CollectedState: event.StateSucceeded,
+			Counts: event.Counts{Results: 1600}, ResultsPath: ledger.ResultsPath(id), CollectedAt: time.Now(), Fence: g.Fence,
+			Progress: &ledger.Progress{Lines: 1600, Bytes: 4 << 20, TotalBytes: 4 << 20}})
+		if err != nil {
+			t.Error(err)
+		}
+	}()
+	r := mustCLI(t, "--project", project, "jobs", "show", id, "--wait", "--results", "0")
+	if !strings.Contains(r.stderr, "[#######") || !strings.Contains(r.stderr, " 25% 400 lines, 1 invocations") ||
+		!strings.Contains(r.stderr, "100% 1600 lines") {
+		t.Errorf("progress bar on stderr: %q", r.stderr)
+	}
+	if !strings.Contains(r.stdout, "1600 lines, 4.0 MiB of 4.0 MiB (100%), 1 invocations") || !strings.Contains(r.stdout, "collected") {
+		t.Errorf("stdout: %s", r.stdout)
+	}
+}

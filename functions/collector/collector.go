@@ -91,6 +91,8 @@ func FromEnv(ctx context.Context, getenv func(string) string) (*Handler, error) 
 			Ledger:              ledger.New(fs, ledger.Options{}),
 			Gemini:              gc,
 			Publisher:           bus.NewPubSubPublisher(ps, cfg.ResultsTopic),
+			Events:              bus.NewPubSubPublisher(ps, cfg.EventsTopic),
+			TimeBudget:          cfg.TimeBudget,
 			Videos:              videos,
 			MaxDeliveryAttempts: cfg.MaxDeliveryAttempts,
 			Logger:              log,

@@ -15,6 +15,7 @@ import (
 	"google.golang.org/genai"
 
 	"github.com/geminihooks/geminihooks/shared/event"
+	"github.com/geminihooks/geminihooks/shared/gemini"
 	"github.com/geminihooks/geminihooks/shared/ledger"
 )
 
@@ -84,7 +85,8 @@ func (t *tally) add(r ledger.Result) {
 // inline responses, or the lines of its output file. Only the API's
 // pointers are followed, never a webhook's (a claim could point at another
 // file this key can read).
-func (s *Service) collectBatch(ctx context.Context, ev event.JobEvent, job *genai.BatchJob) (outcome, error) {
+func (s *Service) collectBatch(ctx context.Context, ev event.JobEvent, gj *gemini.Job, inv invocation) (outcome, error) {
+	job := gj.Batch
 	var (
 		inline []*genai.InlinedResponse
 		file   string
@@ -96,6 +98,10 @@ func (s *Service) collectBatch(ctx context.Context, ev event.JobEvent, job *gena
 		return outcome{}, fmt.Errorf("%w: batch %s succeeded without inline responses or an output file", errInvalidData, job.Name)
 	}
 
+	if cpl := s.checkpointer(); len(inline) == 0 && cpl != nil {
+		// An output file of any size: in checkpointed steps (resume.go).
+		return s.collectFile(ctx, cpl, ev.JobID, ev.Kind, gj, file, inv)
+	}
 	w := s.o.Ledger.OpenResults(ctx, ev.JobID)
 	var (
 		t   tally

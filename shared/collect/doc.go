@@ -83,6 +83,83 @@
 // A summary is never overwritten by the collection of a lower-ranked state
 // (two collections racing, the slower one reading an earlier state).
 //
+// # Checkpoints: outputs of any size
+//
+// One invocation streams at ~800 results/s into Firestore (less during
+// Cloud Firestore's 500/50/5 ramp-up), so a batch output file of millions
+// of lines cannot be collected within one push request (480 s handler
+// deadline). With Options.Events (EVENTS_TOPIC) set, a file is collected
+// in steps (resume.go, ledger/progress.go):
+//
+//   - Lease. The invocation takes the job's collect_lease in a
+//     transaction; each grant increments its fence. Every checkpoint and
+//     the final summary are written in a transaction that checks the fence,
+//     so an invocation that lost the lease (a redelivery took over, or it
+//     outlived Options.LeaseTTL) cannot move the checkpoint or write the
+//     summary. A lease held by a live invocation is not taken; a
+//     redelivery of the holder's own message (a higher delivery attempt)
+//     is, since Pub/Sub redelivers only after that attempt ended.
+//   - Checkpoint. collect_checkpoint holds the lines (result index) and
+//     bytes consumed, the counts and tokens so far, and the file, state and
+//     gemini name the summary needs. Before it moves, the result writer is
+//     flushed (BulkWriter ended, every write acknowledged), so a checkpoint
+//     never gets ahead of the stored results. One is written every
+//     Options.CheckpointEvery (progress, less to redo after a crash) and
+//     when the budget runs out.
+//   - Budget. After Options.TimeBudget (COLLECT_TIME_BUDGET, default
+//     300 s: with 60 s to flush and checkpoint it ends before the 480 s
+//     deadline, the 540 s timeout and the 600 s ack deadline) the
+//     invocation writes a checkpoint, releases the lease, publishes an
+//     event.Continuation (ContinuationID deterministic per job and
+//     checkpoint) on the events topic with the job id as ordering key, marks
+//     the checkpoint handed_off and acknowledges its message.
+//   - Resume. The continuation's invocation reads the checkpoint (not the
+//     job from Gemini: the checkpoint has what it needs), asks for the file
+//     from the checkpoint's byte with "Range: bytes=N-" and, when the server
+//     answers 200 instead of 206, skips N bytes; the line index continues
+//     from the checkpoint's, so result ids stay the same as in one pass.
+//
+// Why a continuation message and not a non-2xx answer and redelivery: a
+// redelivery counts against the subscription's dead-letter limit (5), so
+// a file needing more than five budgets would dead-letter although nothing
+// failed; Pub/Sub's backoff (10 s … 600 s) would also stall the collection
+// between steps. A continuation is a new message with its own attempt
+// budget, delivered at once; failures within a step still get the usual
+// redelivery and attempt budget.
+//
+// Why it cannot be lost: the checkpoint is written before the continuation
+// is published, and the continuation before the message is acknowledged.
+// A crash before the checkpoint redelivers the message, which resumes from
+// the previous checkpoint (results after it are rewritten with the same
+// ids). A crash after the checkpoint but before the publish redelivers a
+// message that is behind the checkpoint; because the checkpoint is not
+// marked handed_off, that message takes over instead of being dropped as
+// stale. Only a message behind a handed-off checkpoint is stale and
+// acknowledged without writing. A JobEvent (a new webhook, a replay)
+// arriving while a chain is running is acknowledged (the holder's own
+// message is the recovery path) unless the handed-off checkpoint is older
+// than the lease TTL: then the chain is taken to be broken and the JobEvent
+// resumes it.
+//
+// Why it cannot run twice in parallel: the lease. A duplicate delivery of
+// a continuation while another invocation holds the lease writes nothing
+// and answers 503; redelivered later it finds the checkpoint moved on and
+// is acknowledged as stale.
+//
+// Exactly once at the end: the summary (counts and tokens from the
+// checkpoint plus the last step) and the results event are written only by
+// the invocation that reads the last line, under its fence; the summary
+// deletes the checkpoint, and the results event's id is
+// event.ResultsEventID as for any collection. Result document ids are the
+// line index (ResultID), so a step redone after a crash rewrites the same
+// documents and the count of documents equals counts.results.
+//
+// While a collection runs, collection_state is "collecting" and
+// collection_progress {lines, bytes, total_bytes, invocations, updated_at}
+// shows how far it got (geminihooks jobs show --wait draws a bar). Inline
+// responses, videos and interactions are small and collected in one pass,
+// as is a file when Events is not set.
+//
 // # Errors and retries
 //
 // Gemini errors are classified by package gemini, by the HTTP status of

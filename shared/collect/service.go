@@ -16,6 +16,7 @@ import (
 	"github.com/geminihooks/geminihooks/shared/gemini"
 	"github.com/geminihooks/geminihooks/shared/ledger"
 	"github.com/geminihooks/geminihooks/shared/logging"
+	"github.com/geminihooks/geminihooks/shared/topology"
 )
 
 // ErrInvalidEvent reports a message that is not a JobEvent. Redelivery
@@ -45,6 +46,8 @@ type Ledger interface {
 type Gemini interface {
 	ReadJob(ctx context.Context, kind event.Kind, name string) (*gemini.Job, error)
 	OpenFile(ctx context.Context, ref string) (io.ReadCloser, error)
+	// OpenFileAt downloads a file from a byte offset (Range, or skipping).
+	OpenFileAt(ctx context.Context, ref string, offset int64) (*gemini.Download, error)
 	// FileInfo reads a file's metadata; a file the key cannot read wraps
 	// gemini.ErrFileGone (as does OpenFile's error for one).
 	FileInfo(ctx context.Context, ref string) (*genai.File, error)
@@ -78,6 +81,23 @@ type Options struct {
 	// serves is output_expired (permanent) once the job ended longer ago;
 	// before that it is retried as a lagging API.
 	FileTTL time.Duration
+	// Events receives event.Continuation messages (the events topic,
+	// EVENTS_TOPIC). With Events set and a Ledger that implements
+	// [Checkpointer], batch output files are collected in checkpointed
+	// steps of TimeBudget (see "Checkpoints" in the package doc); without,
+	// in one pass whatever it takes.
+	Events bus.Publisher
+	// TimeBudget is how long one invocation streams an output file before
+	// it checkpoints and hands the rest on. Default DefaultTimeBudget.
+	TimeBudget time.Duration
+	// CheckpointEvery is how often a checkpoint is written within an
+	// invocation (results flushed, progress visible, less to redo after a
+	// crash). Default DefaultCheckpointEvery, at most TimeBudget.
+	CheckpointEvery time.Duration
+	// LeaseTTL is how long a collection lease lasts without a checkpoint
+	// renewing it. Default topology.CollectorDeadline: no invocation
+	// outlives it.
+	LeaseTTL time.Duration
 	// Now is the clock. Default time.Now.
 	Now func() time.Time
 	// Logger defaults to slog.Default().
@@ -86,8 +106,9 @@ type Options struct {
 
 // Defaults of [Options].
 const (
-	DefaultClaimGrace  = 2 * time.Minute
-	DefaultReadTimeout = 30 * time.Second
+	DefaultClaimGrace      = 2 * time.Minute
+	DefaultReadTimeout     = 30 * time.Second
+	DefaultCheckpointEvery = 30 * time.Second
 )
 
 // Service collects finished Gemini jobs. It is safe for concurrent use.
@@ -112,6 +133,16 @@ func New(o Options) *Service {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
+	if o.TimeBudget <= 0 {
+		o.TimeBudget = DefaultTimeBudget
+	}
+	if o.CheckpointEvery <= 0 {
+		o.CheckpointEvery = DefaultCheckpointEvery
+	}
+	o.CheckpointEvery = min(o.CheckpointEvery, o.TimeBudget)
+	if o.LeaseTTL <= 0 {
+		o.LeaseTTL = topology.CollectorDeadline
+	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
@@ -124,6 +155,10 @@ type outcome struct {
 	tokens      event.Tokens
 	output      map[string]any
 	resultsPath string
+	// fence and progress come from a checkpointed collection: the
+	// summary is written only under that lease.
+	fence    int64
+	progress *ledger.Progress
 }
 
 // errNotYet: the webhook claims a finished job that Gemini's API still
@@ -135,9 +170,13 @@ var errNotYet = errors.New("gemini's API does not show the claimed state yet (re
 // acknowledge; [ErrInvalidEvent] means the message is unusable; any other
 // error means "redeliver later".
 func (s *Service) Handle(ctx context.Context, m bus.PushMessage) error {
+	start := s.o.Now()
 	var ev event.JobEvent
 	if err := json.Unmarshal(m.Data, &ev); err != nil {
 		return fmt.Errorf("%w: decode message %s: %v", ErrInvalidEvent, m.MessageID, err)
+	}
+	if ev.Type == event.TypeContinuation {
+		return s.handleContinuation(ctx, m, start)
 	}
 	if ev.JobID == "" || ev.Type == "" {
 		return fmt.Errorf("%w: message %s has no job_id or type", ErrInvalidEvent, m.MessageID)
@@ -235,8 +274,11 @@ func (s *Service) Handle(ctx context.Context, m bus.PushMessage) error {
 		}
 	}
 
-	start := s.o.Now()
-	out, err := s.collect(ctx, ev, gj)
+	inv := invocation{messageID: m.MessageID, attempt: m.DeliveryAttempt, start: start, seq: -1, verify: &v}
+	out, err := s.collect(ctx, ev, gj, inv)
+	if handled, answer := endedEarly(log, err, false); handled {
+		return answer
+	}
 	if err != nil {
 		permanent := gemini.IsPermanent(err) || errors.Is(err, errInvalidData)
 		last := m.DeliveryAttempt > 0 && m.DeliveryAttempt >= s.o.MaxDeliveryAttempts
@@ -273,7 +315,7 @@ func (s *Service) Handle(ctx context.Context, m bus.PushMessage) error {
 	log.Info("collected", "state", string(gj.State), "verification", v.Verdict(), "results", out.counts.Results,
 		"failed", out.counts.Failed, "duration_ms", s.o.Now().Sub(start).Milliseconds(),
 		"latency_ms", max(s.o.Now().Sub(completed).Milliseconds(), 0))
-	return s.finish(ctx, log, ev, gj, out, nil, v)
+	return fencedOK(log, s.finish(ctx, log, ev, gj, out, nil, v))
 }
 
 // geminiName is the name to read the job by: the one recorded when the job
@@ -321,7 +363,7 @@ func (s *Service) failedRead(ctx context.Context, log *slog.Logger, m bus.PushMe
 	return err
 }
 
-func (s *Service) collect(ctx context.Context, ev event.JobEvent, gj *gemini.Job) (out outcome, err error) {
+func (s *Service) collect(ctx context.Context, ev event.JobEvent, gj *gemini.Job, inv invocation) (out outcome, err error) {
 	defer func() {
 		if errors.Is(err, gemini.ErrFileGone) {
 			err = s.goneOutput(ev, gj, err)
@@ -329,7 +371,7 @@ func (s *Service) collect(ctx context.Context, ev event.JobEvent, gj *gemini.Job
 	}()
 	switch {
 	case gj.Batch != nil && gj.State == event.StateSucceeded:
-		return s.collectBatch(ctx, ev, gj.Batch)
+		return s.collectBatch(ctx, ev, gj, inv)
 	case gj.Video != nil:
 		return s.collectVideo(ctx, ev, gj.Video)
 	case gj.Interaction != nil:
@@ -412,6 +454,8 @@ func (s *Service) save(ctx context.Context, ev event.JobEvent, gj *gemini.Job, o
 		Kind:            ev.Kind,
 		GeminiName:      gj.Name,
 		Verification:    &v,
+		Fence:           out.fence,
+		Progress:        out.progress,
 	}
 	if cerr != nil {
 		c.CollectionState = ledger.CollectionFailed

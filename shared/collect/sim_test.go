@@ -50,6 +50,7 @@ type simEnv struct {
 	svc     *collect.Service
 	hookID  string
 	now     func() time.Time // the Collector's clock
+	opts    collect.Options  // the Collector's options (to build a variant)
 
 	mu       sync.Mutex
 	statuses []ingest.Status
@@ -116,6 +117,7 @@ func newSimEnv(t *testing.T, opts gemsim.Options, co collect.Options) *simEnv {
 	if e.now == nil {
 		e.now = time.Now
 	}
+	e.opts = co
 	e.svc = collect.New(co)
 	return e
 }

@@ -58,6 +58,11 @@ type Options struct {
 	// (mode 0600), so a local sender can sign test deliveries. The secret is
 	// never printed.
 	SecretFile string
+	// CollectBudget, when positive, is the Collector's time budget per
+	// invocation (COLLECT_TIME_BUDGET): a batch output that takes longer is
+	// collected over several invocations, handed on by continuation
+	// messages. Zero: the Collector's default (collect.DefaultTimeBudget).
+	CollectBudget time.Duration
 }
 
 // Stack is a running local stack: Firestore emulator, pstest, the Gemini
@@ -305,6 +310,11 @@ func Start(ctx context.Context, o Options) (_ *Stack, err error) {
 	s.setenv("PUBSUB_EMULATOR_HOST", s.PubsubAddr)
 	s.setenv("EVENTS_TOPIC", s.Topology.EventsTopic())
 	s.setenv("RESULTS_TOPIC", s.Topology.ResultsTopic())
+	if o.CollectBudget > 0 {
+		s.setenv("COLLECT_TIME_BUDGET", o.CollectBudget.String())
+	} else {
+		s.setenv("COLLECT_TIME_BUDGET", "")
+	}
 
 	// The functions' address is needed before the webhook can be registered.
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -406,6 +416,7 @@ func (s *Stack) startGemini(ctx context.Context, faults Faults) error {
 			FileTTL:    faults.FileTTL,
 
 			RedirectDownloads: faults.Redirect,
+			IgnoreRange:       faults.NoRange,
 		})
 		url, err := s.Sim.Start("127.0.0.1:0")
 		if err != nil {

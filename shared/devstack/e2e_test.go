@@ -27,6 +27,7 @@ import (
 	"github.com/geminihooks/geminihooks/shared/devstack"
 	"github.com/geminihooks/geminihooks/shared/event"
 	"github.com/geminihooks/geminihooks/shared/ledger"
+	"github.com/geminihooks/geminihooks/shared/submit"
 	"github.com/geminihooks/geminihooks/shared/webhook"
 )
 
@@ -74,12 +75,29 @@ func TestForgedClaim(t *testing.T) {
 	runScenario(t, "forged", "drop=1,timescale=100", 1)
 }
 
+// TestPipelineLargeBatch: a file batch whose output takes several Collector
+// invocations (a 2 s budget, continuations on the events topic through the
+// push dispatcher) is collected completely: every result document, the
+// counts, one results event. DEVSTACK_TEST_LINES sets the size (10,000
+// here to keep test.sh short; scripts/bench.sh runs 50,000).
+func TestPipelineLargeBatch(t *testing.T) {
+	t.Parallel()
+	runScenario(t, "large", "timescale=100", 1)
+}
+
 func runScenario(t *testing.T, name, faults string, rounds int) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	limit := 4 * time.Minute
+	if os.Getenv("DEVSTACK_TEST_LINES") != "" {
+		limit = 10 * time.Minute // scripts/bench.sh's 50,000 lines
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), limit)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^TestScenarioChild$", "-test.v", "-test.count=1")
 	cmd.Env = append(os.Environ(), scenarioEnv+"="+name, faultsEnv+"="+faults, fmt.Sprintf("%s=%d", roundsEnv, rounds))
+	if name == "large" {
+		cmd.Env = append(cmd.Env, "COLLECT_TIME_BUDGET=2s")
+	}
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		t.Fatalf("scenario %s (faults %q) failed: %v\n%s", name, faults, err, out)
@@ -217,16 +235,25 @@ func TestScenarioChild(t *testing.T) {
 	}
 	rounds := 1
 	fmt.Sscan(os.Getenv(roundsEnv), &rounds)
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	limit := 3 * time.Minute
+	if os.Getenv("DEVSTACK_TEST_LINES") != "" {
+		limit = 9 * time.Minute
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), limit)
 	defer cancel()
 
 	start := time.Now()
 	out := &tlogWriter{t: t}
+	var budget time.Duration
+	if v := os.Getenv("COLLECT_TIME_BUDGET"); v != "" {
+		budget, _ = time.ParseDuration(v)
+	}
 	st, err := devstack.Start(ctx, devstack.Options{
-		Project: testenv.Project(t) + "-" + scenario,
-		Faults:  os.Getenv(faultsEnv),
-		Out:     out,
-		Log:     slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
+		Project:       testenv.Project(t) + "-" + scenario,
+		Faults:        os.Getenv(faultsEnv),
+		Out:           out,
+		Log:           slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
+		CollectBudget: budget,
 	})
 	if err != nil {
 		t.Fatalf("Start: %v", err)
@@ -242,6 +269,10 @@ func TestScenarioChild(t *testing.T) {
 	t.Logf("stack up in %s", time.Since(start).Round(time.Millisecond))
 	if scenario == "forged" {
 		forgedScenario(t, ctx, st)
+		return
+	}
+	if scenario == "large" {
+		largeScenario(t, ctx, st)
 		return
 	}
 
@@ -739,4 +770,59 @@ func processesWith(arg string) []string {
 		}
 	}
 	return pids
+}
+
+func largeScenario(t *testing.T, ctx context.Context, st *devstack.Stack) {
+	lines := 10000
+	if v := os.Getenv("DEVSTACK_TEST_LINES"); v != "" {
+		lines, _ = strconv.Atoi(v)
+	}
+	sub, err := st.SubscribeResults(ctx, "large-results")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var got []event.ResultsEvent
+	recvCtx, stopRecv := context.WithCancel(ctx)
+	defer stopRecv()
+	go sub.Receive(recvCtx, func(_ context.Context, m *pubsub.Message) {
+		var e event.ResultsEvent
+		if json.Unmarshal(m.Data, &e) == nil {
+			mu.Lock()
+			got = append(got, e)
+			mu.Unlock()
+		}
+		m.Ack()
+	})
+	start := time.Now()
+	// Any client: the genai SDK uploads the input and creates the batch.
+	in := fmt.Sprintf(`{"key":"k","simulate_lines":%d,"line_bytes":300}`+"\n", lines)
+	b, err := submit.Batch(ctx, st.Gemini, st.Ledger, submit.BatchRequest{Model: "gemini-2.5-flash", InputJSONL: strings.NewReader(in)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	jobs, err := st.WaitCollected(ctx, []string{b.ID}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	j := jobs[0]
+	res, err := st.Firestore.Collection(ledger.ResultsPath(b.ID)).NewAggregationQuery().WithCount("n").Get(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	docs := res["n"].(interface{ GetIntegerValue() int64 }).GetIntegerValue()
+	if j.CollectionState != ledger.CollectionDone || j.Counts.Results != lines || docs != int64(lines) {
+		t.Fatalf("collection_state=%s counts=%+v result documents=%d; want %d", j.CollectionState, j.Counts, docs, lines)
+	}
+	if p := j.CollectionProgress; p == nil || p.Invocations < 2 || p.Lines != int64(lines) {
+		t.Fatalf("collection_progress %+v: want all %d lines over several invocations", p, lines)
+	}
+	time.Sleep(time.Second) // a second results event would show up by now
+	mu.Lock()
+	defer mu.Unlock()
+	if len(got) != 1 || got[0].Counts.Results != lines {
+		t.Fatalf("results events %+v; want one with %d results", got, lines)
+	}
+	t.Logf("summary: scenario=large lines=%d invocations=%d elapsed=%s results_per_s=%.0f", lines, j.CollectionProgress.Invocations,
+		time.Since(start).Round(time.Millisecond), float64(lines)/time.Since(start).Seconds())
 }

@@ -33,6 +33,9 @@ type Faults struct {
 	// Redirect makes downloads answer with a redirect to another host
 	// (knob redirect).
 	Redirect bool
+	// NoRange makes downloads ignore Range requests (knob norange), so a
+	// resumed collection skips bytes instead.
+	NoRange bool
 }
 
 // simDurations converts JobDuration to the simulator's sim-time.
@@ -64,6 +67,7 @@ var ErrInvalidFaults = errors.New("devstack: invalid faults")
 //	               prefixed or mixed (see gemsim.IDForm)
 //	filettl=D      sim-time a simulated file lives (default 48h)
 //	redirect       downloads answer 302 to a signed URL on another host
+//	norange        downloads ignore Range (always 200 with the whole file)
 //
 // An empty string means no faults.
 func ParseFaults(s string) (Faults, error) {
@@ -122,18 +126,25 @@ func ParseFaults(s string) (Faults, error) {
 					err = fmt.Errorf("%w: redirect=%q: want true or false", ErrInvalidFaults, val)
 				}
 			}
+		case "norange":
+			out.NoRange = true
+			if hasVal {
+				if out.NoRange, err = strconv.ParseBool(val); err != nil {
+					err = fmt.Errorf("%w: norange=%q: want true or false", ErrInvalidFaults, val)
+				}
+			}
 		case "timescale":
 			f.TimeScale, err = strconv.ParseFloat(val, 64)
 			if err != nil || f.TimeScale <= 0 {
 				err = fmt.Errorf("%w: timescale=%q: want a positive number", ErrInvalidFaults, val)
 			}
 		default:
-			err = fmt.Errorf("%w: unknown knob %q (known: dup, drop, delay, shuffle, timescale, jobs, ids, filettl, redirect)", ErrInvalidFaults, key)
+			err = fmt.Errorf("%w: unknown knob %q (known: dup, drop, delay, shuffle, timescale, jobs, ids, filettl, redirect, norange)", ErrInvalidFaults, key)
 		}
 		if err != nil {
 			return Faults{}, err
 		}
-		if !hasVal && key != "shuffle" && key != "redirect" {
+		if !hasVal && key != "shuffle" && key != "redirect" && key != "norange" {
 			return Faults{}, fmt.Errorf("%w: %s needs a value (%s=...)", ErrInvalidFaults, key, key)
 		}
 	}

@@ -120,7 +120,13 @@
 //     about M bytes (default 256) including the newline. Output files are
 //     generated on the fly while streaming, never held in memory, so
 //     {"simulate_lines":100000,"line_bytes":1024} gives a ~100 MB download
-//     from a one-line input.
+//     from a one-line input. The same input always yields the same bytes.
+//   - Range downloads (assumed like Google's media downloads, which
+//     advertise byte ranges): a single "Range: bytes=N-[M]" is answered 206
+//     with Content-Range (416 past the end), also for generated files (the
+//     skipped part is generated and discarded server-side, never sent).
+//     Options.IgnoreRange (dev knob norange) answers 200 with the whole
+//     file instead, like a server without range support.
 //
 // Videos (predictLongRunning): each of parameters.sampleCount (1–4, default
 // 1) samples is a generated file "files/<id>" whose bytes are [FakeVideo]

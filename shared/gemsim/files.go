@@ -7,6 +7,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -365,26 +366,122 @@ func (s *Simulator) serveMedia(w http.ResponseWriter, r *http.Request) {
 	s.writeFile(w, r, f)
 }
 
-// writeFile streams a file's content.
+// writeFile streams a file's content. An open-ended or bounded single
+// "Range: bytes=N-[M]" is answered 206 from byte N (416 past the end), as
+// Google's media downloads do, unless Options.IgnoreRange is set: then the
+// whole file is sent with 200, like a server without range support. A
+// generated file is still generated from its start (the skipped part is
+// produced and discarded here, never sent), so the generator stays a plain
+// deterministic stream.
 func (s *Simulator) writeFile(w http.ResponseWriter, r *http.Request, f *simFile) {
 	w.Header().Set("Content-Type", f.mime)
-	if f.size > 0 {
-		w.Header().Set("Content-Length", strconv.FormatInt(f.size, 10))
+	start, end, ranged := int64(0), f.size-1, false
+	if h := r.Header.Get("Range"); h != "" && !s.opts.IgnoreRange && f.size > 0 {
+		var ok bool
+		if start, end, ok = parseRange(h, f.size); ok {
+			if start >= f.size {
+				w.Header().Set("Content-Range", "bytes */"+strconv.FormatInt(f.size, 10))
+				w.WriteHeader(http.StatusRequestedRangeNotSatisfiable)
+				return
+			}
+			ranged = true
+			s.count("files.download.ranged")
+		} else {
+			start, end = 0, f.size-1
+		}
 	}
-	w.WriteHeader(http.StatusOK)
+	w.Header().Set("Accept-Ranges", "bytes")
+	if s.opts.IgnoreRange {
+		w.Header().Set("Accept-Ranges", "none")
+	}
+	if f.size > 0 {
+		w.Header().Set("Content-Length", strconv.FormatInt(end-start+1, 10))
+	}
+	if ranged {
+		w.Header().Set("Content-Range", fmt.Sprintf("bytes %d-%d/%d", start, end, f.size))
+		w.WriteHeader(http.StatusPartialContent)
+	} else {
+		w.WriteHeader(http.StatusOK)
+	}
 	if r.Method == http.MethodHead {
 		return
 	}
 	if f.gen == nil {
-		_, _ = w.Write(f.data)
+		if f.size > 0 {
+			_, _ = w.Write(f.data[start : end+1])
+		} else {
+			_, _ = w.Write(f.data)
+		}
 		return
 	}
 	bw := bufio.NewWriterSize(w, 64<<10)
-	if err := f.gen(bw); err != nil {
+	var out io.Writer = bw
+	if ranged {
+		out = &windowWriter{w: bw, skip: start, left: end - start + 1}
+	}
+	if err := f.gen(out); err != nil && err != errWindowDone {
 		s.log.Debug("gemsim: download aborted", "file", f.id, "err", err)
 		return
 	}
 	_ = bw.Flush()
+}
+
+// parseRange reads a single "bytes=START-[END]" range of a file of size
+// bytes. Suffix ranges ("bytes=-N") and lists are not supported (ok false:
+// the whole file is sent, which RFC 9110 allows).
+func parseRange(h string, size int64) (start, end int64, ok bool) {
+	spec, found := strings.CutPrefix(strings.TrimSpace(h), "bytes=")
+	if !found || strings.Contains(spec, ",") {
+		return 0, 0, false
+	}
+	a, b, found := strings.Cut(spec, "-")
+	if !found || a == "" {
+		return 0, 0, false
+	}
+	start, err := strconv.ParseInt(a, 10, 64)
+	if err != nil || start < 0 {
+		return 0, 0, false
+	}
+	end = size - 1
+	if b != "" {
+		if end, err = strconv.ParseInt(b, 10, 64); err != nil || end < start {
+			return 0, 0, false
+		}
+		end = min(end, size-1)
+	}
+	return start, end, true
+}
+
+// errWindowDone stops a generator once a ranged window has been written.
+var errWindowDone = errors.New("gemsim: range written")
+
+// windowWriter passes on only bytes [skip, skip+left) of what is written.
+type windowWriter struct {
+	w          io.Writer
+	skip, left int64
+}
+
+func (ww *windowWriter) Write(p []byte) (int, error) {
+	n := len(p)
+	if ww.skip > 0 {
+		if int64(len(p)) <= ww.skip {
+			ww.skip -= int64(len(p))
+			return n, nil
+		}
+		p = p[ww.skip:]
+		ww.skip = 0
+	}
+	if int64(len(p)) > ww.left {
+		p = p[:ww.left]
+	}
+	if _, err := ww.w.Write(p); err != nil {
+		return 0, err
+	}
+	ww.left -= int64(len(p))
+	if ww.left == 0 {
+		return n, errWindowDone
+	}
+	return n, nil
 }
 
 // countingWriter measures generated output without keeping it.

@@ -127,6 +127,11 @@ type Options struct {
 	// serves the bytes without an API key, like a media CDN. A request
 	// there that carries the API key is counted in Stats.KeyLeaks.
 	RedirectDownloads bool
+	// IgnoreRange makes downloads ignore a Range header and always send the
+	// whole file with 200 (Accept-Ranges: none), like a server without range
+	// support. By default a single "bytes=N-[M]" range is answered 206, as
+	// Google's media downloads do; a client resuming a file must handle both.
+	IgnoreRange bool
 	// OnDelivery, when set, is called after every delivery attempt (from the
 	// delivery goroutine; keep it fast and non-blocking).
 	OnDelivery func(DeliveryAttempt)

@@ -2,6 +2,7 @@ package ledger
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -64,6 +65,12 @@ type Collection struct {
 	// is based on; its state is CollectedState. Written in the same
 	// transaction as the summary (see [Store.ApplyVerification]).
 	Verification *Verification
+	// Fence, when non-zero, is the collection lease the summary rests on
+	// (a checkpointed collection): the summary is written only while the
+	// job's lease carries it ([ErrFenced] otherwise), and it ends the
+	// lease and the checkpoint. Progress is the final collection_progress.
+	Fence    int64
+	Progress *Progress
 }
 
 // Bulk write limits: a BulkWriter remembers every document path it wrote
@@ -236,6 +243,11 @@ func (s *Store) SaveCollection(ctx context.Context, jobID string, c Collection) 
 		if c.Output != nil {
 			fields["output"] = c.Output
 		}
+		if c.Fence != 0 {
+			if err := finishFields(old, c, now, fields); err != nil {
+				return err
+			}
+		}
 		if old != nil {
 			saved.Labels = old.Labels
 			if event.State(old.CollectedState).Supersedes(c.CollectedState) {
@@ -270,6 +282,9 @@ func (s *Store) SaveCollection(ctx context.Context, jobID string, c Collection) 
 		}
 		return nil
 	})
+	if errors.Is(err, ErrFenced) {
+		return Saved{}, fmt.Errorf("firestore save collection %s (fence %d): %w", ref.Path, c.Fence, err)
+	}
 	if err != nil {
 		return Saved{}, fmt.Errorf("firestore save collection %s: %w (retryable)", ref.Path, err)
 	}

@@ -18,6 +18,17 @@
 // ([event.State.Supersedes]); late, duplicate and reordered events leave the
 // newest state in place.
 //
+// # Checkpointed collection
+//
+// A batch output too large for one Collector invocation is collected in
+// steps (progress.go): [Store.AcquireCollection] grants collect_lease with a
+// fencing token that grows with every grant, [Store.SaveCheckpoint] moves
+// collect_checkpoint and collection_progress only while the caller's fence
+// is the job's, and [Store.SaveCollection] with Collection.Fence writes the
+// summary under the same check and ends the checkpoint. The decisions are
+// pure functions on [Job] ([TakeLease], [MoveCheckpoint]), so an in-memory
+// ledger can share them.
+//
 // # Cost
 //
 // A new delivery costs three Firestore RPCs: one read of both documents,

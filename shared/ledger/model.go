@@ -145,6 +145,12 @@ type Job struct {
 	// Output holds kind-specific collected data (video files, interaction
 	// output, pending function calls).
 	Output map[string]any `firestore:"output,omitempty" json:"output,omitzero"`
+
+	// CollectionProgress, CollectCheckpoint and CollectLease belong to a
+	// checkpointed collection of a batch output file (progress.go).
+	CollectionProgress *Progress   `firestore:"collection_progress,omitempty" json:"collection_progress,omitzero"`
+	CollectCheckpoint  *Checkpoint `firestore:"collect_checkpoint,omitempty" json:"collect_checkpoint,omitzero"`
+	CollectLease       *Lease      `firestore:"collect_lease,omitempty" json:"collect_lease,omitzero"`
 }
 
 // JobPath is the Firestore path of a job document.

@@ -28,6 +28,7 @@ run "runtime_roles_with_optional_grants" {
       [for m in google_project_iam_member.datastore_user : "${m.member} ${m.role} project:${m.condition[0].expression}"],
       ["${google_pubsub_topic_iam_member.receiver_publishes_events.member} ${google_pubsub_topic_iam_member.receiver_publishes_events.role} topic:${google_pubsub_topic_iam_member.receiver_publishes_events.topic}"],
       ["${google_pubsub_topic_iam_member.collector_publishes_results.member} ${google_pubsub_topic_iam_member.collector_publishes_results.role} topic:${google_pubsub_topic_iam_member.collector_publishes_results.topic}"],
+      ["${google_pubsub_topic_iam_member.collector_publishes_continuations.member} ${google_pubsub_topic_iam_member.collector_publishes_continuations.role} topic:${google_pubsub_topic_iam_member.collector_publishes_continuations.topic}"],
       [for m in google_secret_manager_secret_iam_member.mounted : "${m.member} ${m.role} secret:${m.secret_id}"],
       [for m in google_storage_bucket_iam_member.collector_writes_videos : "${m.member} ${m.role} bucket:${m.bucket}"],
       [for m in google_project_iam_member.trace_agent : "${m.member} ${m.role} project"],
@@ -41,6 +42,7 @@ run "runtime_roles_with_optional_grants" {
 
       "serviceAccount:geminihooks-collector@test-project.iam.gserviceaccount.com roles/datastore.user project:resource.name == \"projects/test-project/databases/(default)\"",
       "serviceAccount:geminihooks-collector@test-project.iam.gserviceaccount.com roles/pubsub.publisher topic:geminihooks-results",
+      "serviceAccount:geminihooks-collector@test-project.iam.gserviceaccount.com roles/pubsub.publisher topic:geminihooks-events",
       "serviceAccount:geminihooks-collector@test-project.iam.gserviceaccount.com roles/secretmanager.secretAccessor secret:geminihooks-gemini-api-key",
       "serviceAccount:geminihooks-collector@test-project.iam.gserviceaccount.com roles/storage.objectCreator bucket:videos-bucket",
 
