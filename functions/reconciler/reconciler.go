@@ -7,7 +7,7 @@
 //
 //	200 the sweep ran (its report as JSON; per-job failures are listed and
 //	    those jobs stay due)
-//	405 not POST or GET
+//	405 not POST (a GET, such as a health probe, never starts a sweep)
 //	503 Firestore or Gemini unavailable: Cloud Scheduler retries, and the
 //	    next scheduled run does the work anyway
 package reconciler
@@ -96,8 +96,8 @@ func FromEnv(ctx context.Context, getenv func(string) string) (*Handler, error) 
 // ServeHTTP runs one sweep (?dry_run=true: report only).
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	log := logging.ForRequest(h.Logger, r, h.Project)
-	if r.Method != http.MethodPost && r.Method != http.MethodGet {
-		w.Header().Set("Allow", "POST, GET")
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost)
 		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
 		return
 	}
