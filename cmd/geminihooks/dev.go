@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -15,6 +16,7 @@ func (a *app) devCmd() *cobra.Command {
 	var (
 		project, gemini, publicURL, faults, secretFile string
 		demo, verbose                                  bool
+		reconcileEvery                                 time.Duration
 	)
 	cmd := &cobra.Command{
 		Use:   "dev [--demo] [--gemini=sim|real] [--faults SPEC]",
@@ -41,6 +43,10 @@ webhooks must reach the local Receiver through --public-url (a tunnel).`,
   geminihooks dev --secret-file /tmp/gh-secret
   geminihooks send --url RECEIVER_URL --type batch.succeeded --id batches/x --secret-file /tmp/gh-secret
 
+  # Every webhook delivery lost: the Reconciler's sweep (every 2s, jobs due
+  # 2s after submission) still gets every job collected
+  geminihooks dev --faults drop=1 --reconcile-every 2s
+
   # Real Gemini API, webhooks through a tunnel
   geminihooks dev --gemini=real --public-url https://abc.trycloudflare.com`,
 		Args: exactArgs(),
@@ -60,7 +66,7 @@ webhooks must reach the local Receiver through --public-url (a tunnel).`,
 			defer stop()
 			err := devstack.Run(ctx, devstack.Options{
 				Project: project, Demo: demo, Gemini: gemini, PublicURL: publicURL,
-				Out: a.stdout, Log: log, Faults: faults, SecretFile: secretFile,
+				Out: a.stdout, Log: log, Faults: faults, SecretFile: secretFile, ReconcileEvery: reconcileEvery,
 			})
 			if err != nil && ctx.Err() == nil {
 				return fail("dev stack", err)
@@ -74,8 +80,9 @@ webhooks must reach the local Receiver through --public-url (a tunnel).`,
 	f.BoolVar(&demo, "demo", false, "submit demo jobs once the stack is ready")
 	f.StringVar(&gemini, "gemini", "sim", "Gemini backend: sim (local simulator) or real")
 	f.StringVar(&publicURL, "public-url", "", "public URL of the local Receiver (with --gemini=real)")
-	f.StringVar(&faults, "faults", "", "simulator knobs: dup=P, drop=P, delay=D, shuffle[=D], timescale=X, jobs=D, ids=canonical|bare|prefixed|mixed, filettl=D, redirect")
+	f.StringVar(&faults, "faults", "", "simulator knobs: dup=P, drop=P, lose=P, delay=D, shuffle[=D], timescale=X, jobs=D, ids=canonical|bare|prefixed|mixed, filettl=D, redirect")
 	f.StringVar(&secretFile, "secret-file", "", "write the local webhook's signing secret to this file (mode 0600), for geminihooks send")
+	f.DurationVar(&reconcileEvery, "reconcile-every", 0, "run the Reconciler's sweep this often and make jobs due for their first check this long after submission (0: no sweeps); export the ready line's reconcile_first_check as RECONCILE_FIRST_CHECK for the CLI")
 	f.BoolVarP(&verbose, "verbose", "v", false, "debug logging")
 	return cmd
 }
