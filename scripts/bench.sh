@@ -11,13 +11,14 @@
 #   7. large batch outputs go run ./bench/cmd/collectbench (checkpointed collection:
 #                          results/s, peak heap, invocations, Range vs skip vs single
 #                          pass) and the 50,000-line end-to-end devstack scenario
+#   8. completeness        go run ./bench/cmd/reconcile (lost webhooks, the Reconciler)
 #
 # Every figure is printed next to its goal. Figures are ratios of runs made
 # side by side on the same machine; absolute numbers depend on it.
 #
 # Knobs (environment):
 #   RESULTS=results            output directory
-#   ONLY="pushpoll loadtest chaos fuzz coldstart tracing"   sections to run
+#   ONLY="pushpoll loadtest chaos fuzz coldstart tracing collect reconcile"   sections to run
 #   PUSHPOLL_JOBS=1000         concurrent jobs (webhook run)
 #   PUSHPOLL_POLL_JOBS=300     jobs per polling strategy (0 = all PUSHPOLL_JOBS)
 #   PUSHPOLL_WALL=120s         wall time the webhook run's job ends are compressed into
@@ -30,6 +31,7 @@
 #   TRACING_N=2000  TRACING_ROUNDS=6   deliveries per round, alternating rounds per variant
 #   COLLECT_SIZES=10000,100000,1000000  COLLECT_BUDGET=2s  COLLECT_FS_LINES=10000  COLLECT_FS_BUDGET=3s
 #   COLLECT_E2E_LINES=50000    lines of the end-to-end scenario (test.sh runs 10,000)
+#   RECONCILE_JOBS=300  RECONCILE_TIMESCALE=120   completeness run (about 2 minutes)
 # ONLY=none re-assembles results/REPORT.md from the parts of earlier runs.
 # Default total: about 10 minutes on 2 cores.
 set -uo pipefail
@@ -37,7 +39,7 @@ cd "$(dirname "$0")/.."
 root="$(pwd -P)"
 
 RESULTS="${RESULTS:-results}"
-ONLY="${ONLY:-pushpoll loadtest chaos fuzz coldstart tracing collect}"
+ONLY="${ONLY:-pushpoll loadtest chaos fuzz coldstart tracing collect reconcile}"
 FUZZTIME="${FUZZTIME:-30s}"
 mkdir -p "$RESULTS/parts"
 results="$(cd "$RESULTS" && pwd -P)"
@@ -45,7 +47,7 @@ parts="$results/parts"
 
 want() { [[ " $ONLY " == *" $1 "* ]]; }
 failed=()
-for p in pushpoll loadtest chaos fuzz coldstart tracing collect; do
+for p in pushpoll loadtest chaos fuzz coldstart tracing collect reconcile; do
 	want "$p" && rm -f "$parts/$p.md"
 done
 
@@ -64,7 +66,7 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-if [[ -z "${FIRESTORE_EMULATOR_HOST:-}" ]] && { want pushpoll || want loadtest || want chaos || want collect; }; then
+if [[ -z "${FIRESTORE_EMULATOR_HOST:-}" ]] && { want pushpoll || want loadtest || want chaos || want collect || want reconcile; }; then
 	[[ -x "$EMULATOR" ]] || { echo "bench.sh: Firestore emulator not found at $EMULATOR (gcloud components install cloud-firestore-emulator)" >&2; exit 1; }
 	port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 	setsid "$EMULATOR" start --host=127.0.0.1 --port="$port" >"$bin/emulator.log" 2>&1 &
@@ -80,7 +82,7 @@ if [[ -z "${FIRESTORE_EMULATOR_HOST:-}" ]] && { want pushpoll || want loadtest |
 fi
 
 echo "bench.sh: building the benchmark mains"
-go build -o "$bin/" ./bench/cmd/pushpoll ./bench/cmd/loadtest ./bench/cmd/chaos ./bench/cmd/coldstart ./bench/cmd/tracing ./bench/cmd/collectbench || exit 1
+go build -o "$bin/" ./bench/cmd/pushpoll ./bench/cmd/loadtest ./bench/cmd/chaos ./bench/cmd/coldstart ./bench/cmd/tracing ./bench/cmd/collectbench ./bench/cmd/reconcile || exit 1
 
 step() { # step NAME command...
 	local name="$1"; shift
@@ -105,6 +107,9 @@ fi
 if want chaos; then
 	step "chaos run" "$bin/chaos" -deliveries "${CHAOS_DELIVERIES:-10000}" -jobs "${CHAOS_JOBS:-2500}" \
 		-timeout "${CHAOS_TIMEOUT:-6m}" -out "$parts"
+fi
+if want reconcile; then
+	step "completeness run" "$bin/reconcile" -jobs "${RECONCILE_JOBS:-300}" -timescale "${RECONCILE_TIMESCALE:-120}" -out "$parts"
 fi
 
 # ------------------------------------------------------------ fuzzing
@@ -206,13 +211,13 @@ report="$results/REPORT.md"
 	echo "Numbers are noisy on a shared machine: read the ratios, not the absolute values."
 	echo
 	echo "Reproduce with \`./scripts/bench.sh\` (about 10 minutes; knobs such as \`PUSHPOLL_JOBS\`, \`CHAOS_JOBS\`, \`FUZZTIME\` are listed in the script)."
-	echo "Sections: 1 push vs poll, 2 Receiver load test, 3 chaos run, 4 fuzzing, 5 cold start, 6 tracing overhead, 7 large batch outputs. Each says how it measures; every goal is checked in a table."
+	echo "Sections: 1 push vs poll, 2 Receiver load test, 3 chaos run, 4 fuzzing, 5 cold start, 6 tracing overhead, 7 large batch outputs, 8 completeness (the Reconciler). Each says how it measures; every goal is checked in a table."
 	echo
 	echo "## Goals at a glance"
 	echo
 	echo "| section | goal | measured | verdict |"
 	echo "| --- | --- | --- | --- |"
-	for p in pushpoll loadtest chaos fuzz coldstart tracing collect; do
+	for p in pushpoll loadtest chaos fuzz coldstart tracing collect reconcile; do
 		[[ -f "$parts/$p.md" ]] || continue
 		grep -E '\| (met|\*\*NOT met\*\*) \|$' "$parts/$p.md" | sed "s/^|/| $p |/"
 	done
@@ -227,7 +232,7 @@ report="$results/REPORT.md"
 		fi
 	fi
 	echo
-	for p in pushpoll loadtest chaos fuzz coldstart tracing collect; do
+	for p in pushpoll loadtest chaos fuzz coldstart tracing collect reconcile; do
 		[[ -f "$parts/$p.md" ]] && { cat "$parts/$p.md"; echo; }
 	done
 	if [[ ${#failed[@]} -gt 0 ]]; then

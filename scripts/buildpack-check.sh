@@ -25,12 +25,13 @@
 set -euo pipefail
 
 # Entry point → package directory (relative to the module root).
-ENTRY_POINTS=(Receiver Collector Notifier Workflow)
+ENTRY_POINTS=(Receiver Collector Notifier Workflow Reconciler)
 declare -A PACKAGE_DIR=(
 	[Receiver]=functions/receiver
 	[Collector]=functions/collector
 	[Notifier]=functions/notifier
 	[Workflow]=functions/workflow
+	[Reconciler]=functions/reconciler
 )
 START_TIMEOUT_SECONDS="${START_TIMEOUT_SECONDS:-20}"
 

@@ -7,6 +7,7 @@ locals {
     "artifactregistry.googleapis.com", # images built from the function source
     "cloudbuild.googleapis.com",       # the Go buildpack build of each function
     "cloudfunctions.googleapis.com",   # google_cloudfunctions2_function
+    "cloudscheduler.googleapis.com",   # the Reconciler's schedule
     "cloudtrace.googleapis.com",       # Cloud Trace, where the functions' traces are read
     "firestore.googleapis.com",        # job ledger, deliveries, results
     "iam.googleapis.com",              # service accounts

@@ -118,9 +118,9 @@ locals {
     },
   ]
 
-  # The reconciler (functions/reconciler, being added) logs each job it finds
-  # finished without a webhook; its log-based metric is <prefix>-missed-webhooks.
-  # The chart appears once Terraform deploys a "reconciler" function.
+  # The Reconciler logs each job state it finds without a webhook ("missed
+  # webhook"); its log-based metric is <prefix>-missed-webhooks
+  # (reconciler_monitoring.tf). The chart appears when it is deployed.
   dashboard_reconciler_charts = contains(keys(local.functions), "reconciler") ? [{
     title  = "Missed webhooks found by the reconciler (per hour)"
     series = [["", "metric.type = \"logging.googleapis.com/user/${local.p}-missed-webhooks\" AND resource.type = \"cloud_run_revision\"", "ALIGN_DELTA", "REDUCE_SUM", []]]

@@ -57,3 +57,24 @@ resource "google_firestore_index" "this" {
     }
   }
 }
+
+# The Reconciler's due query, jobs where next_check_at <= now order by
+# next_check_at (ledger.DueJobs): an ascending single-field index, declared
+# so an index exemption elsewhere cannot turn the sweep into a collection
+# scan. Terminal jobs have no next_check_at, so the index holds only jobs
+# still running: a sweep reads what is due, not what is stored.
+resource "google_firestore_field" "jobs_next_check_at" {
+  count = var.reconciler.enabled ? 1 : 0
+
+  project    = var.project_id
+  database   = local.firestore_database
+  collection = "jobs"
+  field      = "next_check_at"
+
+  index_config {
+    indexes {
+      order       = "ASCENDING"
+      query_scope = "COLLECTION"
+    }
+  }
+}

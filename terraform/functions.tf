@@ -145,6 +145,7 @@ resource "google_cloudfunctions2_function" "this" {
     google_pubsub_topic_iam_member.receiver_publishes_events,
     google_pubsub_topic_iam_member.collector_publishes_results,
     google_pubsub_topic_iam_member.collector_publishes_continuations,
+    google_pubsub_topic_iam_member.reconciler_publishes_events,
     google_project_iam_member.builder_logs,
     google_artifact_registry_repository_iam_member.builder_pushes_images,
     google_storage_bucket_iam_member.builder_reads_source,

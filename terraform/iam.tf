@@ -6,9 +6,11 @@
 #              · storage.objectCreator (video bucket, only when var.video_bucket is set)
 #   notifier   datastore.user (this database) · secretAccessor (destination secret; the Notifier is optional)
 #   workflow   datastore.user (this database) · secretAccessor (API key)
+#   reconciler datastore.user (this database) · pubsub.publisher (events topic) · secretAccessor (API key)
 #   all        telemetry.tracesWriter (project; only when var.tracing.enabled)
 # Push: one invoker service account per push subscription (run.invoker on its
-# function only). Build: one builder service account for Cloud Build.
+# function only). Schedule: one scheduler service account (run.invoker on the
+# Reconciler only). Build: one builder service account for Cloud Build.
 # tests/iam.tftest.hcl asserts this table.
 
 resource "google_service_account" "runtime" {
@@ -95,6 +97,17 @@ resource "google_pubsub_topic_iam_member" "collector_publishes_continuations" {
   topic   = google_pubsub_topic.this["events"].name
   role    = "roles/pubsub.publisher"
   member  = local.runtime_member["collector"]
+}
+
+# roles/pubsub.publisher on the events topic: the Reconciler announces a job
+# state it found (a missed webhook) exactly like the Receiver.
+resource "google_pubsub_topic_iam_member" "reconciler_publishes_events" {
+  count = var.reconciler.enabled ? 1 : 0
+
+  project = var.project_id
+  topic   = google_pubsub_topic.this["events"].name
+  role    = "roles/pubsub.publisher"
+  member  = local.runtime_member["reconciler"]
 }
 
 # roles/pubsub.publisher on the results topic: the Collector publishes one

@@ -78,10 +78,31 @@ locals {
       ingress     = "ALLOW_INTERNAL_ONLY"
       env         = {}
     }
+    # Called by Cloud Scheduler (scheduler.tf) with an OIDC token; a sweep
+    # stops after shared/topology.ReconcilerDeadline (240 s) < 300 s timeout
+    # < the job's 320 s attempt deadline. Cloud Scheduler counts as internal
+    # traffic for Cloud Run ingress.
+    reconciler = {
+      entry_point = "Reconciler"
+      memory      = "256M"
+      timeout     = 300
+      ingress     = "ALLOW_INTERNAL_ONLY"
+      env = merge(
+        {
+          EVENTS_TOPIC                = local.topics.events
+          RECONCILE_FIRST_CHECK       = var.reconciler.first_check
+          RECONCILE_STUCK_AFTER       = var.reconciler.stuck_after
+          RECONCILE_LOOKBACK          = var.reconciler.lookback
+          RECONCILE_LIMIT             = tostring(var.reconciler.limit)
+          RECONCILE_REENABLE_WEBHOOKS = tostring(var.reconciler.reenable_webhooks)
+        },
+        var.reconciler.list_batches ? {} : { RECONCILE_LIST_BATCHES = "false" },
+      )
+    }
   }
   functions = {
     for k, v in local.all_functions : k => v
-    if !(k == "notifier" && !var.notifier.enabled) && !(k == "workflow" && !var.workflow_enabled)
+    if !(k == "notifier" && !var.notifier.enabled) && !(k == "workflow" && !var.workflow_enabled) && !(k == "reconciler" && !var.reconciler.enabled)
   }
 
   # Secrets are mounted as files (not env vars) so a new `latest` version is
@@ -95,6 +116,9 @@ locals {
       env = "GEMINI_API_KEY_FILE", dir = "/etc/secrets/gemini", file = "api-key", secret = local.api_key_secret_id
     }]
     workflow = [{
+      env = "GEMINI_API_KEY_FILE", dir = "/etc/secrets/gemini", file = "api-key", secret = local.api_key_secret_id
+    }]
+    reconciler = [{
       env = "GEMINI_API_KEY_FILE", dir = "/etc/secrets/gemini", file = "api-key", secret = local.api_key_secret_id
     }]
     notifier = local.notifier_dest_enabled ? [{
@@ -193,6 +217,17 @@ locals {
     jobs_state_updated = {
       collection = "jobs"
       fields     = [["state", "ASCENDING"], ["updated_at", "DESCENDING"]] # jobs list --state
+    }
+    # The Reconciler's stuck-collection queries (ledger.StuckCandidates).
+    # Its due query (next_check_at <= now order by next_check_at) is a
+    # range on one field: the single-field index in firestore.tf.
+    jobs_stuck_pending = {
+      collection = "jobs"
+      fields     = [["collection_state", "ASCENDING"], ["updated_at", "ASCENDING"]]
+    }
+    jobs_stuck_failed = {
+      collection = "jobs"
+      fields     = [["collection_state", "ASCENDING"], ["collect_error.code", "ASCENDING"], ["updated_at", "ASCENDING"]]
     }
   }
 

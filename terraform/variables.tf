@@ -129,10 +129,11 @@ variable "runtime" {
 variable "min_instances" {
   description = "Minimum instances per function. 0 (scale to zero) by default: Pub/Sub retries absorb cold starts, and each warm instance is billed."
   type = object({
-    receiver  = optional(number, 0)
-    collector = optional(number, 0)
-    notifier  = optional(number, 0)
-    workflow  = optional(number, 0)
+    receiver   = optional(number, 0)
+    collector  = optional(number, 0)
+    notifier   = optional(number, 0)
+    workflow   = optional(number, 0)
+    reconciler = optional(number, 0)
   })
   default = {}
 
@@ -145,10 +146,11 @@ variable "min_instances" {
 variable "max_instances" {
   description = "Maximum instances per function: caps cost and the load on Firestore and the Gemini API."
   type = object({
-    receiver  = optional(number, 20)
-    collector = optional(number, 10)
-    notifier  = optional(number, 5)
-    workflow  = optional(number, 5)
+    receiver   = optional(number, 20)
+    collector  = optional(number, 10)
+    notifier   = optional(number, 5)
+    workflow   = optional(number, 5)
+    reconciler = optional(number, 1) # one sweep at a time is plenty
   })
   default = {}
 
@@ -226,6 +228,47 @@ variable "workflow_enabled" {
   description = "Deploy the Workflow function and its subscription on the results topic."
   type        = bool
   default     = true
+}
+
+variable "reconciler" {
+  description = <<-EOT
+    The Reconciler: a Cloud Scheduler job calls it every `schedule` (cron, in
+    `time_zone`) and it reads from Gemini's API the jobs whose webhook has
+    not arrived when their check is due, announcing what it finds like a
+    webhook (README "Completeness").
+    first_check: delay of a job's first check after submission (then
+      doubling, capped at 4 h). stuck_after: idle time after which a pending
+      or retries-exhausted collection is driven again. lookback: how far
+      back Gemini's batches are listed to find unknown ones (list_batches).
+    reenable_webhooks: re-enable a Gemini webhook found
+      disabled_due_to_failed_deliveries (always alerted).
+  EOT
+  type = object({
+    enabled           = optional(bool, true)
+    schedule          = optional(string, "*/5 * * * *")
+    time_zone         = optional(string, "Etc/UTC")
+    first_check       = optional(string, "5m")
+    stuck_after       = optional(string, "15m")
+    lookback          = optional(string, "72h")
+    limit             = optional(number, 200)
+    list_batches      = optional(bool, true)
+    reenable_webhooks = optional(bool, false)
+  })
+  default = {}
+
+  validation {
+    condition = alltrue([for d in [var.reconciler.first_check, var.reconciler.stuck_after, var.reconciler.lookback] :
+    can(regex("^[0-9]+(s|m|h)$", d))])
+    error_message = "reconciler.first_check, stuck_after and lookback must be durations such as 90s, 5m or 72h."
+  }
+  validation {
+    condition     = var.reconciler.limit >= 1 && var.reconciler.limit <= 1000 && floor(var.reconciler.limit) == var.reconciler.limit
+    error_message = "reconciler.limit must be a whole number between 1 and 1000."
+  }
+  validation {
+    condition     = length(split(" ", trimspace(var.reconciler.schedule))) == 5
+    error_message = "reconciler.schedule must be a five-field cron expression such as \"*/5 * * * *\"."
+  }
 }
 
 # ---------------------------------------------------------------- Pub/Sub

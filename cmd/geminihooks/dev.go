@@ -18,6 +18,7 @@ func (a *app) devCmd() *cobra.Command {
 		project, gemini, publicURL, faults, secretFile string
 		demo, verbose                                  bool
 		collectBudget                                  time.Duration
+		reconcileEvery                                 time.Duration
 	)
 	cmd := &cobra.Command{
 		Use:   "dev [--demo] [--gemini=sim|real] [--faults SPEC]",
@@ -47,6 +48,10 @@ webhooks must reach the local Receiver through --public-url (a tunnel).`,
   geminihooks dev --secret-file /tmp/gh-secret
   geminihooks send --url RECEIVER_URL --type batch.succeeded --id batches/x --secret-file /tmp/gh-secret
 
+  # Every webhook delivery lost: the Reconciler's sweep (every 2s, jobs due
+  # 2s after submission) still gets every job collected
+  geminihooks dev --faults drop=1 --reconcile-every 2s
+
   # Real Gemini API, webhooks through a tunnel
   geminihooks dev --gemini=real --public-url https://abc.trycloudflare.com`,
 		Args: exactArgs(),
@@ -69,7 +74,7 @@ webhooks must reach the local Receiver through --public-url (a tunnel).`,
 			defer stop()
 			err := devstack.Run(ctx, devstack.Options{
 				Project: project, Demo: demo, Gemini: gemini, PublicURL: publicURL,
-				Out: a.stdout, Log: log, Faults: faults, SecretFile: secretFile, CollectBudget: collectBudget,
+				Out: a.stdout, Log: log, Faults: faults, SecretFile: secretFile, CollectBudget: collectBudget, ReconcileEvery: reconcileEvery,
 			})
 			if err != nil && ctx.Err() == nil {
 				return fail("dev stack", err)
@@ -83,9 +88,10 @@ webhooks must reach the local Receiver through --public-url (a tunnel).`,
 	f.BoolVar(&demo, "demo", false, "submit demo jobs once the stack is ready")
 	f.StringVar(&gemini, "gemini", "sim", "Gemini backend: sim (local simulator) or real")
 	f.StringVar(&publicURL, "public-url", "", "public URL of the local Receiver (with --gemini=real)")
-	f.StringVar(&faults, "faults", "", "simulator knobs: dup=P, drop=P, delay=D, shuffle[=D], timescale=X, jobs=D, ids=canonical|bare|prefixed|mixed, filettl=D, redirect, norange")
+	f.StringVar(&faults, "faults", "", "simulator knobs: dup=P, drop=P, lose=P, delay=D, shuffle[=D], timescale=X, jobs=D, ids=canonical|bare|prefixed|mixed, filettl=D, redirect, norange")
 	f.StringVar(&secretFile, "secret-file", "", "write the local webhook's signing secret to this file (mode 0600), for geminihooks send")
 	f.DurationVar(&collectBudget, "collect-budget", 0, "the Collector's time budget per invocation (COLLECT_TIME_BUDGET; default 300s): larger batch outputs are collected over several invocations")
+	f.DurationVar(&reconcileEvery, "reconcile-every", 0, "run the Reconciler's sweep this often and make jobs due for their first check this long after submission (0: no sweeps); export the ready line's reconcile_first_check as RECONCILE_FIRST_CHECK for the CLI")
 	f.BoolVarP(&verbose, "verbose", "v", false, "debug logging")
 	return cmd
 }

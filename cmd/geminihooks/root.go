@@ -118,6 +118,7 @@ registrations and replays recorded events.`,
 		a.jobsCmd(),
 		a.webhooksCmd(),
 		a.replayCmd(),
+		a.reconcileCmd(),
 		a.workflowCmd(),
 	)
 	return root

@@ -48,6 +48,7 @@ var requests = []request{
 	{EntryPoint: "Collector", Send: pushEvents},
 	{EntryPoint: "Notifier", Send: pushResults},
 	{EntryPoint: "Workflow", Send: pushResults},
+	{EntryPoint: "Reconciler", Send: sweepOnce},
 }
 
 type request struct {
@@ -597,6 +598,37 @@ func pushResults(t *testing.T, fx *fixture, fn *running) {
 			t.Errorf("notification %d in trace %s, want the results event's %s", i, fx.notified[before+i], want)
 		}
 	}
+}
+
+// sweepOnce: Cloud Scheduler's POST makes the Reconciler sweep: a batch
+// whose only (per-job) webhook goes nowhere is found by listing Gemini's
+// batches and announced on the events topic as reconcile:<job>:succeeded.
+func sweepOnce(t *testing.T, fx *fixture, fn *running) {
+	batch, err := fx.gemini.Batches.Create(fx.ctx, "gemini-2.5-flash", &genai.BatchJobSource{InlinedRequests: []*genai.InlinedRequest{
+		{Contents: []*genai.Content{genai.NewContentFromText("missed", genai.RoleUser)}}}},
+		&genai.CreateBatchJobConfig{DisplayName: "deploy shape missed", WebhookConfig: &genai.WebhookConfig{Uris: []string{"https://127.0.0.1:1/nowhere"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := fx.sim.FinishJob(batch.Name); err != nil {
+		t.Fatal(err)
+	}
+	ref, err := event.RefForName(event.KindBatch, batch.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := http.Header{}
+	h.Set("User-Agent", "Google-Cloud-Scheduler")
+	code, body := fn.post(t, nil, h)
+	if code != http.StatusOK || !strings.Contains(body, `"missed":1`) {
+		t.Fatalf("sweep: %d %s; want 200 with one missed job", code, body)
+	}
+	topic := fn.Env["EVENTS_TOPIC"]
+	fx.waitFor(t, "the found batch announced on "+topic, func() bool {
+		return slices.ContainsFunc(fx.events, func(m *pubsub.Message) bool {
+			return m.Attributes[event.AttrWebhookID] == "reconcile:"+ref.ID+":succeeded"
+		})
+	})
 }
 
 // ------------------------------------------------------------ unit tests

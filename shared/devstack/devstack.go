@@ -63,6 +63,13 @@ type Options struct {
 	// collected over several invocations, handed on by continuation
 	// messages. Zero: the Collector's default (collect.DefaultTimeBudget).
 	CollectBudget time.Duration
+	// ReconcileEvery, when positive, runs the Reconciler's sweep every
+	// ReconcileEvery (a POST to /Reconciler, as Cloud Scheduler does) and
+	// makes jobs due for their first check ReconcileEvery after they were
+	// submitted or first seen (RECONCILE_FIRST_CHECK, printed on the ready
+	// line for the CLI): a job whose webhook never arrives is found within
+	// about two periods.
+	ReconcileEvery time.Duration
 }
 
 // Stack is a running local stack: Firestore emulator, pstest, the Gemini
@@ -114,6 +121,7 @@ type Stack struct {
 	psEmu    *localpush.Emulator
 	funcsSrv *http.Server
 	cancel   context.CancelFunc // stops the dispatcher and taps
+	runCtx   context.Context    // lives until Close
 	bg       sync.WaitGroup
 	env      map[string]*string // previous values of the variables we set
 
@@ -315,6 +323,12 @@ func Start(ctx context.Context, o Options) (_ *Stack, err error) {
 	} else {
 		s.setenv("COLLECT_TIME_BUDGET", "")
 	}
+	if o.ReconcileEvery > 0 {
+		s.setenv(ledger.FirstCheckEnv, o.ReconcileEvery.String())
+		if os.Getenv("RECONCILE_STUCK_AFTER") == "" {
+			s.setenv("RECONCILE_STUCK_AFTER", max(time.Minute, 15*o.ReconcileEvery).String())
+		}
+	}
 
 	// The functions' address is needed before the webhook can be registered.
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -368,6 +382,9 @@ func Start(ctx context.Context, o Options) (_ *Stack, err error) {
 		}
 		_ = os.Chmod(o.SecretFile, 0o600) // WriteFile keeps an existing file's mode
 	}
+	if o.ReconcileEvery > 0 {
+		s.bg.Go(func() { s.reconcileLoop(runCtxOf(s), o.ReconcileEvery) })
+	}
 	s.out.printRaw(s.readyLine())
 	return s, nil
 }
@@ -387,6 +404,11 @@ func (s *Stack) readyLine() string {
 		// The simulator's fixed key is not a secret; the CLI needs it
 		// (--api-key) to submit jobs to the simulator.
 		line += " gemini_api_key=" + SimAPIKey
+	}
+	if s.opts.ReconcileEvery > 0 {
+		// Export as RECONCILE_FIRST_CHECK for the CLI, so a job it submits
+		// is due for its first check as soon as the stack's own are.
+		line += " reconcile_first_check=" + s.opts.ReconcileEvery.String()
 	}
 	return line
 }
@@ -496,7 +518,7 @@ func (s *Stack) startDispatcher(ctx context.Context, served map[string]bool, tim
 	}
 	s.Dispatcher = d
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	s.cancel = cancel
+	s.cancel, s.runCtx = cancel, runCtx
 	s.bg.Go(func() {
 		if err := d.Run(runCtx); err != nil {
 			s.log.Error("devstack: dispatcher stopped", "error", err)

@@ -18,7 +18,10 @@
 //     controls (so it can be shut down), with a notification sink as the
 //     Notifier's default destination;
 //  5. the push dispatcher (shared/localpush) for the shared/topology
-//     subscriptions whose function is registered.
+//     subscriptions whose function is registered;
+//  6. with Options.ReconcileEvery, a loop that POSTs to /Reconciler every
+//     period as Cloud Scheduler does (RECONCILE_FIRST_CHECK set to the same
+//     period, so jobs are due that long after submission or first sight).
 //
 // It then writes one line "ready receiver_url=… gemini_url=… firestore=…
 // pubsub=… project=… functions_url=… webhook_id=…" to Options.Out, followed

@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"cloud.google.com/go/pubsub/v2"
+	"google.golang.org/genai"
 
 	"github.com/geminihooks/geminihooks/internal/testenv"
 	"github.com/geminihooks/geminihooks/shared/devstack"
@@ -39,6 +40,10 @@ const (
 	scenarioEnv = "DEVSTACK_TEST_SCENARIO"
 	faultsEnv   = "DEVSTACK_TEST_FAULTS"
 	roundsEnv   = "DEVSTACK_TEST_ROUNDS"
+	// reconcileEnv sets Options.ReconcileEvery; cliEnv is a built
+	// geminihooks binary for scenarios that use the CLI.
+	reconcileEnv = "DEVSTACK_TEST_RECONCILE"
+	cliEnv       = "DEVSTACK_TEST_CLI"
 )
 
 func TestMain(m *testing.M) {
@@ -82,10 +87,33 @@ func TestForgedClaim(t *testing.T) {
 // here to keep test.sh short; scripts/bench.sh runs 50,000).
 func TestPipelineLargeBatch(t *testing.T) {
 	t.Parallel()
-	runScenario(t, "large", "timescale=100", 1)
+	runScenario(t, "large", "timescale=100", 1, "COLLECT_TIME_BUDGET=2s")
 }
 
-func runScenario(t *testing.T, name, faults string, rounds int) {
+// TestReconcileLostWebhooks: `geminihooks dev --faults drop=1
+// --reconcile-every 2s`: every webhook delivery is lost, yet a batch
+// created by another client (unknown to the ledger) and a video submitted
+// with `geminihooks submit video` both reach collection_state=collected
+// within 30 s, found by the Reconciler's sweep, with one results event each.
+func TestReconcileLostWebhooks(t *testing.T) {
+	t.Parallel()
+	bin := buildCLI(t)
+	runScenario(t, "reconcile", "drop=1", 1, reconcileEnv+"=2s", cliEnv+"="+bin)
+}
+
+// buildCLI builds cmd/geminihooks into a temporary directory.
+func buildCLI(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "geminihooks")
+	build := exec.Command(goTool(), "build", "-o", bin, "./cmd/geminihooks")
+	build.Dir = moduleRoot(t)
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build ./cmd/geminihooks: %v\n%s", err, out)
+	}
+	return bin
+}
+
+func runScenario(t *testing.T, name, faults string, rounds int, env ...string) {
 	t.Helper()
 	limit := 4 * time.Minute
 	if os.Getenv("DEVSTACK_TEST_LINES") != "" {
@@ -95,9 +123,7 @@ func runScenario(t *testing.T, name, faults string, rounds int) {
 	defer cancel()
 	cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^TestScenarioChild$", "-test.v", "-test.count=1")
 	cmd.Env = append(os.Environ(), scenarioEnv+"="+name, faultsEnv+"="+faults, fmt.Sprintf("%s=%d", roundsEnv, rounds))
-	if name == "large" {
-		cmd.Env = append(cmd.Env, "COLLECT_TIME_BUDGET=2s")
-	}
+	cmd.Env = append(cmd.Env, env...)
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		t.Fatalf("scenario %s (faults %q) failed: %v\n%s", name, faults, err, out)
@@ -248,12 +274,14 @@ func TestScenarioChild(t *testing.T) {
 	if v := os.Getenv("COLLECT_TIME_BUDGET"); v != "" {
 		budget, _ = time.ParseDuration(v)
 	}
+	every, _ := time.ParseDuration(os.Getenv(reconcileEnv))
 	st, err := devstack.Start(ctx, devstack.Options{
-		Project:       testenv.Project(t) + "-" + scenario,
-		Faults:        os.Getenv(faultsEnv),
-		Out:           out,
-		Log:           slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
-		CollectBudget: budget,
+		Project:        testenv.Project(t) + "-" + scenario,
+		Faults:         os.Getenv(faultsEnv),
+		Out:            out,
+		Log:            slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
+		CollectBudget:  budget,
+		ReconcileEvery: every,
 	})
 	if err != nil {
 		t.Fatalf("Start: %v", err)
@@ -267,8 +295,12 @@ func TestScenarioChild(t *testing.T) {
 		}
 	}()
 	t.Logf("stack up in %s", time.Since(start).Round(time.Millisecond))
-	if scenario == "forged" {
+	switch scenario {
+	case "forged":
 		forgedScenario(t, ctx, st)
+		return
+	case "reconcile":
+		reconcileScenario(t, ctx, st, every)
 		return
 	}
 	if scenario == "large" {
@@ -541,6 +573,79 @@ func forgedScenario(t *testing.T, ctx context.Context, st *devstack.Stack) {
 		}
 	}
 	t.Logf("summary: scenario=forged results_messages=%d state=%s verification=%s", len(got), j.State, j.Verification)
+}
+
+func reconcileScenario(t *testing.T, ctx context.Context, st *devstack.Stack, every time.Duration) {
+	sub, err := st.SubscribeResults(ctx, "reconcile-results")
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := &resultsSeen{eventIDs: map[string]map[string]int{}, events: map[string]event.ResultsEvent{}}
+	recvCtx, stopRecv := context.WithCancel(ctx)
+	defer stopRecv()
+	go sub.Receive(recvCtx, func(_ context.Context, m *pubsub.Message) {
+		var e event.ResultsEvent
+		if json.Unmarshal(m.Data, &e) == nil {
+			seen.add(e)
+		}
+		m.Ack()
+	})
+
+	t0 := time.Now()
+	// A batch created by another client: the ledger never hears of it.
+	b, err := st.Gemini.Batches.Create(ctx, "gemini-2.5-flash", &genai.BatchJobSource{InlinedRequests: []*genai.InlinedRequest{
+		{Contents: []*genai.Content{genai.NewContentFromText("reconcile me", genai.RoleUser)}}}}, &genai.CreateBatchJobConfig{DisplayName: "other client"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	batch, err := event.RefForName(event.KindBatch, b.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A video submitted with the CLI, configured from the ready line.
+	cli := exec.CommandContext(ctx, os.Getenv(cliEnv), "submit", "video", "--model", "veo-3.1-generate-preview", "--prompt", "a lost webhook", "--format", "json")
+	cli.Env = append(os.Environ(), "GOOGLE_CLOUD_PROJECT="+st.Project, "FIRESTORE_EMULATOR_HOST="+st.FirestoreHost,
+		"GEMINI_BASE_URL="+st.GeminiURL, "GEMINI_API_KEY="+devstack.SimAPIKey, ledger.FirstCheckEnv+"="+every.String())
+	outJSON, err := cli.Output()
+	if err != nil {
+		t.Fatalf("geminihooks submit video: %v\n%s", err, outJSON)
+	}
+	var submitted struct {
+		JobID string `json:"job_id"`
+	}
+	if err := json.Unmarshal(outJSON, &submitted); err != nil || submitted.JobID == "" {
+		t.Fatalf("submit output %q: %v", outJSON, err)
+	}
+	ids := []string{batch.ID, submitted.JobID}
+
+	wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	jobs, err := st.WaitCollected(wctx, ids, nil)
+	if err != nil {
+		t.Fatalf("jobs not collected within 30 s of submission: %v", err)
+	}
+	elapsed := time.Since(t0)
+	for _, j := range jobs {
+		if j.CollectionState != ledger.CollectionDone || j.State != string(event.StateSucceeded) || j.Source != ledger.SourceReconciler {
+			t.Errorf("job %s: state=%s collection=%s source=%s", j.JobID, j.State, j.CollectionState, j.Source)
+		}
+	}
+	for deadline := time.Now().Add(10 * time.Second); !seen.has(ids) && time.Now().Before(deadline); {
+		time.Sleep(50 * time.Millisecond)
+	}
+	time.Sleep(2 * every) // a second results event would show up by now
+	seen.mu.Lock()
+	defer seen.mu.Unlock()
+	for _, id := range ids {
+		if n := len(seen.eventIDs[id]); n != 1 {
+			t.Errorf("job %s: %d distinct results events, want 1", id, n)
+		}
+	}
+	stats := st.Sim.Stats().Deliveries
+	if stats.Succeeded != 0 || stats.Dropped == 0 {
+		t.Errorf("deliveries %+v: want every attempt dropped", stats)
+	}
+	t.Logf("summary: scenario=reconcile jobs=%d collected_within=%s webhook_attempts=%d dropped=%d", len(ids), elapsed.Round(time.Millisecond), stats.Attempts, stats.Dropped)
 }
 
 // TestStartWithoutEmulatorBinary: a missing emulator is reported with the

@@ -56,6 +56,8 @@ var ErrInvalidFaults = errors.New("devstack: invalid faults")
 //
 //	dup=P          probability (0..1) that a delivered webhook is sent again
 //	drop=P         probability (0..1) that an attempt is lost (and retried)
+//	lose=P         probability (0..1) that an event is lost for good: every
+//	               attempt of it is dropped (only the Reconciler finds the job)
 //	delay=D        fixed sim-time delay before every attempt (Go duration)
 //	shuffle[=D]    random extra delay in [0,D) so events arrive out of order
 //	               (bare "shuffle": DefaultShuffle)
@@ -100,6 +102,8 @@ func ParseFaults(s string) (Faults, error) {
 			f.DuplicateRate, err = prob()
 		case "drop":
 			f.DropRate, err = prob()
+		case "lose":
+			f.LoseRate, err = prob()
 		case "delay":
 			f.Delay, err = dur()
 		case "shuffle":
@@ -139,7 +143,7 @@ func ParseFaults(s string) (Faults, error) {
 				err = fmt.Errorf("%w: timescale=%q: want a positive number", ErrInvalidFaults, val)
 			}
 		default:
-			err = fmt.Errorf("%w: unknown knob %q (known: dup, drop, delay, shuffle, timescale, jobs, ids, filettl, redirect, norange)", ErrInvalidFaults, key)
+			err = fmt.Errorf("%w: unknown knob %q (known: dup, drop, lose, delay, shuffle, timescale, jobs, ids, filettl, redirect, norange)", ErrInvalidFaults, key)
 		}
 		if err != nil {
 			return Faults{}, err

@@ -21,6 +21,8 @@ func TestParseFaults(t *testing.T) {
 		{in: "DUP=1", want: Faults{JobDuration: DefaultJobDuration, Sim: gemsim.Faults{DuplicateRate: 1}}},
 		{in: "ids=mixed,filettl=1h,redirect", want: Faults{JobDuration: DefaultJobDuration, IDs: gemsim.IDFormMixed, FileTTL: time.Hour, Redirect: true}},
 		{in: "ids=bare,redirect=false", want: Faults{JobDuration: DefaultJobDuration, IDs: gemsim.IDFormBare}},
+		{in: "lose=0.1,drop=1", want: Faults{JobDuration: DefaultJobDuration, Sim: gemsim.Faults{LoseRate: 0.1, DropRate: 1}}},
+		{in: "lose=2", wantErr: true},
 		{in: "ids=weird", wantErr: true},
 		{in: "filettl=0s", wantErr: true},
 		{in: "redirect=maybe", wantErr: true},

@@ -78,6 +78,12 @@ type Faults struct {
 	// DropRate (0..1) is the probability that an attempt is lost before
 	// reaching the receiver; it counts as a failed attempt and is retried.
 	DropRate float64
+	// LoseRate (0..1) is the probability that an event is lost for good:
+	// every attempt of every delivery of it is dropped (and retried until
+	// the retry window ends or the webhook is disabled), like a Receiver
+	// outage longer than Gemini's 24 h of retries. Only a sweep of
+	// Gemini's API finds such a job.
+	LoseRate float64
 	// Delay is added (sim-time) before every attempt.
 	Delay time.Duration
 	// Shuffle adds a random extra delay in [0, Shuffle) before every attempt
@@ -129,6 +135,7 @@ type message struct {
 	hookID    string // static
 	url       string // dynamic
 	ping      bool
+	lost      bool // Faults.LoseRate: no attempt ever arrives
 }
 
 func (s *Simulator) envelope(eventType string, data map[string]any) []byte {
@@ -149,10 +156,14 @@ func dataID(data map[string]any) string {
 // to the type (signed with HMAC).
 func (s *Simulator) emit(eventType string, data map[string]any, uris []string) {
 	body := s.envelope(eventType, data)
+	lost := s.chance(s.opts.Faults.LoseRate)
+	if lost {
+		s.dstat(func(st *DeliveryStats) { st.Lost++ })
+	}
 	if len(uris) > 0 {
 		s.dstat(func(st *DeliveryStats) { st.Messages += int64(len(uris)) })
 		for _, u := range uris {
-			m := &message{id: "msg_" + s.newID(24), eventType: eventType, dataID: dataID(data), body: body, url: u}
+			m := &message{id: "msg_" + s.newID(24), eventType: eventType, dataID: dataID(data), body: body, url: u, lost: lost}
 			s.go_(func() { s.runDelivery(m) })
 		}
 		return
@@ -170,7 +181,7 @@ func (s *Simulator) emit(eventType string, data map[string]any, uris []string) {
 	// job reached its terminal state.
 	s.dstat(func(st *DeliveryStats) { st.Messages += int64(len(targets)) })
 	for _, id := range targets {
-		m := &message{id: "msg_" + s.newID(24), eventType: eventType, dataID: dataID(data), body: body, hookID: id}
+		m := &message{id: "msg_" + s.newID(24), eventType: eventType, dataID: dataID(data), body: body, hookID: id, lost: lost}
 		s.go_(func() { s.runDelivery(m) })
 	}
 }
@@ -226,7 +237,7 @@ func (s *Simulator) runDelivery(m *message) {
 		}
 		a.URL = url
 		s.dstat(func(st *DeliveryStats) { st.Attempts++ })
-		if s.chance(s.opts.Faults.DropRate) {
+		if m.lost || s.chance(s.opts.Faults.DropRate) {
 			a.Dropped, a.Err = true, ErrDropped
 			s.dstat(func(st *DeliveryStats) { st.Dropped++ })
 		} else {

@@ -220,7 +220,9 @@
 // all its messages, reset by any 2xx — becomes
 // disabled_due_to_failed_deliveries; its pending and future events are
 // dropped (not queued) until it is re-enabled. [Faults] adds duplicates,
-// drops, fixed delay, random delay (reordering) and time scaling, driven by
+// drops, events lost for good (LoseRate: every attempt of every delivery of
+// the event dropped, as in a Receiver outage longer than the retry window),
+// fixed delay, random delay (reordering) and time scaling, driven by
 // the RNG seeded with Options.Seed. Every attempt is reported to
 // Options.OnDelivery and counted in [Stats].
 //

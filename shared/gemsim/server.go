@@ -195,7 +195,8 @@ type DeliveryStats struct {
 	Attempts   int64 // HTTP attempts, including dropped ones and duplicates
 	Succeeded  int64 // messages acknowledged with 2xx
 	Failed     int64 // attempts that got a non-2xx, a transport error or were dropped
-	Dropped    int64 // attempts dropped by Faults.DropRate
+	Dropped    int64 // attempts dropped by Faults.DropRate or Faults.LoseRate
+	Lost       int64 // events lost for good by Faults.LoseRate
 	Duplicates int64 // extra copies sent by Faults.DuplicateRate
 	GaveUp     int64 // messages abandoned (retry window over, webhook disabled or deleted)
 }

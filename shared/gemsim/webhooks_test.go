@@ -527,3 +527,36 @@ func TestDynamicWebhookJWT(t *testing.T) {
 		t.Fatalf("interaction delivery %+v %v", d, err)
 	}
 }
+
+// TestLoseRateLosesEveryDelivery: with LoseRate 1 every attempt of every
+// delivery of an event is dropped (retried until the retry window ends),
+// so the receiver never sees it; the event counts as Lost.
+func TestLoseRateLosesEveryDelivery(t *testing.T) {
+	var log attempts
+	sim, client := startSim(t, gemsim.Options{OnDelivery: log.add, Faults: gemsim.Faults{LoseRate: 1},
+		Delivery: gemsim.DeliveryOptions{InitialBackoff: 5 * time.Millisecond, MaxBackoff: 5 * time.Millisecond, RetryWindow: 50 * time.Millisecond}})
+	rc := newReceiver(t)
+	if _, _, err := sim.AddWebhook(rc.URL, "batch.succeeded"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := client.Batches.Create(ctxT(t), "m", &genai.BatchJobSource{InlinedRequests: []*genai.InlinedRequest{{Contents: genai.Text("x")}}}, withName); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the lost event's final attempt", func() bool {
+		for _, a := range log.snapshot() {
+			if a.Final {
+				return true
+			}
+		}
+		return false
+	})
+	st := sim.Stats().Deliveries
+	if st.Lost != 1 || st.Succeeded != 0 || st.Dropped < 2 || st.Dropped != st.Attempts {
+		t.Fatalf("stats %+v: want one lost event, every attempt dropped, several attempts", st)
+	}
+	for _, a := range log.snapshot() {
+		if !a.Dropped {
+			t.Errorf("attempt %+v reached the receiver", a)
+		}
+	}
+}

@@ -133,9 +133,22 @@ func (s *Service) Handle(ctx context.Context, d Delivery) (Result, error) {
 		JobID: ref.ID, Kind: ref.Kind, GeminiName: ref.Name, State: state,
 		EventTime: env.Timestamp, ReceivedAt: s.now().UTC(), Data: env.Data,
 	}
-	claim, err := s.Ledger.Record(ctx, ev, d.Scheme)
+	res, err = s.recordAndPublish(ctx, ev, d.Scheme, res)
 	if errors.Is(err, event.ErrLimit) {
 		return invalid(err)
+	}
+	return res, err
+}
+
+// recordAndPublish records ev (one delivery, its claim on the job) and
+// publishes it exactly once per delivery id: the path every announced job
+// state takes, from a webhook or from the Reconciler. An error wrapping
+// [event.ErrLimit] means the event can never be stored.
+func (s *Service) recordAndPublish(ctx context.Context, ev event.JobEvent, scheme string, res Result) (Result, error) {
+	log := logging.From(ctx)
+	claim, err := s.Ledger.Record(ctx, ev, scheme)
+	if errors.Is(err, event.ErrLimit) {
+		return res, err
 	}
 	if err != nil {
 		return res, fmt.Errorf("%w: %v", ErrUnavailable, err)
@@ -157,7 +170,7 @@ func (s *Service) Handle(ctx context.Context, d Delivery) (Result, error) {
 		// it (the lease expires anyway).
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), releaseTimeout)
 		defer cancel()
-		if rerr := s.Ledger.ReleaseLease(rctx, d.WebhookID, claim.Lease); rerr != nil {
+		if rerr := s.Ledger.ReleaseLease(rctx, ev.WebhookID, claim.Lease); rerr != nil {
 			log.Warn("release publish lease failed; it will expire", "webhook_id", res.WebhookID, "error", rerr.Error())
 		}
 		return res, fmt.Errorf("%w: %v", ErrUnavailable, err)
@@ -165,14 +178,14 @@ func (s *Service) Handle(ctx context.Context, d Delivery) (Result, error) {
 	res.MessageID = id
 	res.Status = StatusAccepted
 	if claim.Duplicate {
-		log.Info("published a delivery recorded by an earlier attempt", "webhook_id", res.WebhookID, "job_id", ref.ID)
+		log.Info("published a delivery recorded by an earlier attempt", "webhook_id", res.WebhookID, "job_id", ev.JobID)
 	}
 	// The event is out: the mark gets its own short budget rather than what
 	// is left of the request's, so a slow publish does not leave the
 	// delivery looking unpublished.
 	mctx, mcancel := context.WithTimeout(context.WithoutCancel(ctx), markTimeout)
 	defer mcancel()
-	if err := s.Ledger.MarkPublished(mctx, d.WebhookID, id); err != nil {
+	if err := s.Ledger.MarkPublished(mctx, ev.WebhookID, id); err != nil {
 		// The event is on the topic: answering an error now would make the
 		// sender retry and publish it a second time. The delivery stays
 		// "received" in the ledger; consumers de-duplicate on webhook_id anyway.

@@ -132,6 +132,17 @@ type Job struct {
 	StateChangedAt   time.Time `firestore:"state_changed_at,omitempty" json:"state_changed_at,omitzero"`
 	UpdatedAt        time.Time `firestore:"updated_at" json:"updated_at"`
 
+	// Reconciliation (schedule.go, sweep.go): when the Reconciler reads the
+	// job next (absent once terminal), how often it has, how the latest
+	// claimed state was learned, and its re-drives of a stuck collection.
+	NextCheckAt   time.Time `firestore:"next_check_at,omitempty" json:"next_check_at,omitzero"`
+	Checks        int64     `firestore:"checks,omitempty" json:"checks,omitzero"`
+	LastCheckAt   time.Time `firestore:"last_check_at,omitempty" json:"last_check_at,omitzero"`
+	Source        string    `firestore:"source,omitempty" json:"source,omitzero"`
+	SourceAt      time.Time `firestore:"source_at,omitempty" json:"source_at,omitzero"`
+	Redrives      int64     `firestore:"redrives,omitempty" json:"redrives,omitzero"`
+	LastRedriveAt time.Time `firestore:"last_redrive_at,omitempty" json:"last_redrive_at,omitzero"`
+
 	CollectionState  string          `firestore:"collection_state,omitempty" json:"collection_state,omitzero"`
 	CollectedState   string          `firestore:"collected_state,omitempty" json:"collected_state,omitzero"`
 	ResultsPath      string          `firestore:"results_path,omitempty" json:"results_path,omitzero"`

@@ -29,6 +29,9 @@ type Options struct {
 	MaxBodyBytes int
 	// Now is the clock. Defaults to time.Now.
 	Now func() time.Time
+	// Schedule is when the Reconciler reads non-terminal jobs; zero fields
+	// take DefaultSchedule's (see Schedule.First for its override).
+	Schedule Schedule
 }
 
 // DefaultOptions are the defaults applied to zero fields of [Options].
@@ -59,6 +62,7 @@ func New(c *firestore.Client, opts Options) *Store {
 	if opts.Now == nil {
 		opts.Now = DefaultOptions.Now
 	}
+	opts.Schedule = opts.Schedule.withDefaults()
 	return &Store{c: c, opts: opts}
 }
 
@@ -221,6 +225,8 @@ func (s *Store) record(ctx context.Context, ev event.JobEvent, scheme string, bo
 		}
 	}
 	fields := claimFields(old, ev, now)
+	scheduleOnClaim(fields, old, s.opts.Schedule, now)
+	sourceOnClaim(fields, old, ev, now)
 	// WriteBatch is deprecated in favour of transactions and BulkWriter, but
 	// it is the client's only atomic multi-document commit without a
 	// BeginTransaction round trip; the preconditions make it safe.
@@ -462,6 +468,10 @@ func (s *Store) RecordSubmission(ctx context.Context, sub Submission) error {
 			// first only left a claim.
 			fields["state"] = string(event.StateSubmitted)
 			fields["state_source"] = SourceSubmission
+		}
+		if !event.State(old.State).Terminal() && (old.NextCheckAt.IsZero() || old.Checks == 0) {
+			// The first check counts from the submission.
+			fields[FieldNextCheckAt] = sub.SubmittedAt.Add(s.opts.Schedule.First)
 		}
 		if !snap.Exists() {
 			fields["deliveries"] = 0

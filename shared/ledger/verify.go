@@ -93,6 +93,7 @@ func verificationFields(old *Job, kind event.Kind, v Verification) map[string]an
 		if v.OutputURI != "" {
 			f["output_uri"] = v.OutputURI
 		}
+		unscheduleOnTerminal(f, v.State)
 		if v.FileName != "" {
 			f["file_name"] = v.FileName
 		}

@@ -63,6 +63,9 @@ const (
 	// WorkflowDeadline is below the Workflow's 110 s timeout and 120 s ack
 	// deadline, with room for recording a run's failure after it.
 	WorkflowDeadline = 95 * time.Second
+	// ReconcilerDeadline bounds one sweep, below the Reconciler's 300 s
+	// timeout and Cloud Scheduler's 320 s attempt deadline (Terraform).
+	ReconcilerDeadline = 240 * time.Second
 )
 
 // Topic is one Pub/Sub topic.

@@ -22,7 +22,7 @@ run "notifier_is_off_by_default" {
   command = plan
 
   assert {
-    condition     = toset(keys(google_cloudfunctions2_function.this)) == toset(["receiver", "collector", "workflow"])
+    condition     = toset(keys(google_cloudfunctions2_function.this)) == toset(["receiver", "collector", "workflow", "reconciler"])
     error_message = "with only the required variables the Notifier must not be deployed (it has no destination to send to)"
   }
   assert {
@@ -195,6 +195,7 @@ run "dashboard_covers_the_pipeline" {
       "Dead-lettered messages waiting (DLQ depth)",
       "Oldest dead-lettered message (age, s)",
       "Push backlog of our consumers (undelivered messages)",
+      "Missed webhooks found by the reconciler (per hour)",
     ]
     error_message = "dashboard charts changed"
   }
@@ -234,7 +235,7 @@ run "tracing_exports_to_cloud_trace_by_default" {
     error_message = "every function must export traces to Cloud Trace by default"
   }
   assert {
-    condition     = toset([for m in google_project_iam_member.trace_agent : "${m.member} ${m.role}"]) == toset([for k in ["receiver", "collector", "workflow"] : "serviceAccount:geminihooks-${k}@test-project.iam.gserviceaccount.com roles/telemetry.tracesWriter"])
+    condition     = toset([for m in google_project_iam_member.trace_agent : "${m.member} ${m.role}"]) == toset([for k in ["receiver", "collector", "workflow", "reconciler"] : "serviceAccount:geminihooks-${k}@test-project.iam.gserviceaccount.com roles/telemetry.tracesWriter"])
     error_message = "each deployed function needs roles/telemetry.tracesWriter to export"
   }
 }

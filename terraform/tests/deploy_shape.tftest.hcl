@@ -61,7 +61,7 @@ run "everything_on" {
     error_message = "every *_FILE variable must point at a file of a mounted secret volume"
   }
   assert {
-    condition     = toset(keys(google_cloudfunctions2_function.this)) == toset(["receiver", "collector", "notifier", "workflow"])
+    condition     = toset(keys(google_cloudfunctions2_function.this)) == toset(["receiver", "collector", "notifier", "workflow", "reconciler"])
     error_message = "everything_on must deploy every function"
   }
 }

@@ -54,10 +54,11 @@ run "only_the_receiver_is_public" {
     condition = {
       for k, f in google_cloudfunctions2_function.this : k => f.service_config[0].ingress_settings
       } == {
-      receiver  = "ALLOW_ALL"
-      collector = "ALLOW_INTERNAL_ONLY"
-      notifier  = "ALLOW_INTERNAL_ONLY"
-      workflow  = "ALLOW_INTERNAL_ONLY"
+      receiver   = "ALLOW_ALL"
+      collector  = "ALLOW_INTERNAL_ONLY"
+      notifier   = "ALLOW_INTERNAL_ONLY"
+      workflow   = "ALLOW_INTERNAL_ONLY"
+      reconciler = "ALLOW_INTERNAL_ONLY"
     }
     error_message = "only the Receiver may have ALLOW_ALL ingress"
   }
@@ -181,10 +182,11 @@ run "functions_are_configured" {
     condition = {
       for k, f in google_cloudfunctions2_function.this : k => [f.build_config[0].entry_point, f.build_config[0].runtime, f.service_config[0].available_memory, f.service_config[0].timeout_seconds, f.service_config[0].min_instance_count]
       } == {
-      receiver  = ["Receiver", "go126", "256M", 30, 0]
-      collector = ["Collector", "go126", "1Gi", 540, 0]
-      notifier  = ["Notifier", "go126", "256M", 50, 0]
-      workflow  = ["Workflow", "go126", "256M", 110, 0]
+      receiver   = ["Receiver", "go126", "256M", 30, 0]
+      collector  = ["Collector", "go126", "1Gi", 540, 0]
+      notifier   = ["Notifier", "go126", "256M", 50, 0]
+      workflow   = ["Workflow", "go126", "256M", 110, 0]
+      reconciler = ["Reconciler", "go126", "256M", 300, 0]
     }
     error_message = "entry points, runtime, memory, timeouts or min instances are wrong"
   }
@@ -243,8 +245,18 @@ run "firestore_ttl_and_indexes" {
       for i in google_firestore_index.this : join(" ", concat([i.collection], [for f in i.fields : "${f.field_path}:${f.order}"]))
       ]) == toset([
       "jobs state:ASCENDING updated_at:DESCENDING",
+      "jobs collection_state:ASCENDING updated_at:ASCENDING",
+      "jobs collection_state:ASCENDING collect_error.code:ASCENDING updated_at:ASCENDING",
     ])
     error_message = "composite indexes for the Go queries are missing or wrong"
+  }
+  assert {
+    condition = (
+      google_firestore_field.jobs_next_check_at[0].collection == "jobs" &&
+      google_firestore_field.jobs_next_check_at[0].field == "next_check_at" &&
+      [for i in google_firestore_field.jobs_next_check_at[0].index_config[0].indexes : i.order] == ["ASCENDING"]
+    )
+    error_message = "the Reconciler's due query needs the ascending single-field index on jobs.next_check_at"
   }
 }
 
@@ -294,6 +306,7 @@ run "optional_parts_can_be_disabled" {
   variables {
     notifier         = { enabled = false }
     workflow_enabled = false
+    reconciler       = { enabled = false }
     subscribers      = {}
     alerts           = { enabled = false }
   }

@@ -29,6 +29,7 @@ run "runtime_roles_with_optional_grants" {
       ["${google_pubsub_topic_iam_member.receiver_publishes_events.member} ${google_pubsub_topic_iam_member.receiver_publishes_events.role} topic:${google_pubsub_topic_iam_member.receiver_publishes_events.topic}"],
       ["${google_pubsub_topic_iam_member.collector_publishes_results.member} ${google_pubsub_topic_iam_member.collector_publishes_results.role} topic:${google_pubsub_topic_iam_member.collector_publishes_results.topic}"],
       ["${google_pubsub_topic_iam_member.collector_publishes_continuations.member} ${google_pubsub_topic_iam_member.collector_publishes_continuations.role} topic:${google_pubsub_topic_iam_member.collector_publishes_continuations.topic}"],
+      [for m in google_pubsub_topic_iam_member.reconciler_publishes_events : "${m.member} ${m.role} topic:${m.topic}"],
       [for m in google_secret_manager_secret_iam_member.mounted : "${m.member} ${m.role} secret:${m.secret_id}"],
       [for m in google_storage_bucket_iam_member.collector_writes_videos : "${m.member} ${m.role} bucket:${m.bucket}"],
       [for m in google_project_iam_member.trace_agent : "${m.member} ${m.role} project"],
@@ -52,10 +53,15 @@ run "runtime_roles_with_optional_grants" {
       "serviceAccount:geminihooks-workflow@test-project.iam.gserviceaccount.com roles/datastore.user project:resource.name == \"projects/test-project/databases/(default)\"",
       "serviceAccount:geminihooks-workflow@test-project.iam.gserviceaccount.com roles/secretmanager.secretAccessor secret:geminihooks-gemini-api-key",
 
+      "serviceAccount:geminihooks-reconciler@test-project.iam.gserviceaccount.com roles/datastore.user project:resource.name == \"projects/test-project/databases/(default)\"",
+      "serviceAccount:geminihooks-reconciler@test-project.iam.gserviceaccount.com roles/pubsub.publisher topic:geminihooks-events",
+      "serviceAccount:geminihooks-reconciler@test-project.iam.gserviceaccount.com roles/secretmanager.secretAccessor secret:geminihooks-gemini-api-key",
+
       "serviceAccount:geminihooks-receiver@test-project.iam.gserviceaccount.com roles/telemetry.tracesWriter project",
       "serviceAccount:geminihooks-collector@test-project.iam.gserviceaccount.com roles/telemetry.tracesWriter project",
       "serviceAccount:geminihooks-notifier@test-project.iam.gserviceaccount.com roles/telemetry.tracesWriter project",
       "serviceAccount:geminihooks-workflow@test-project.iam.gserviceaccount.com roles/telemetry.tracesWriter project",
+      "serviceAccount:geminihooks-reconciler@test-project.iam.gserviceaccount.com roles/telemetry.tracesWriter project",
 
       "serviceAccount:geminihooks-builder@test-project.iam.gserviceaccount.com roles/logging.logWriter project",
       "serviceAccount:geminihooks-builder@test-project.iam.gserviceaccount.com roles/artifactregistry.writer repo:geminihooks-functions",
@@ -69,12 +75,28 @@ run "runtime_roles_with_optional_grants" {
     condition = {
       for k, f in google_cloudfunctions2_function.this : k => f.service_config[0].service_account_email
       } == {
-      receiver  = "geminihooks-receiver@test-project.iam.gserviceaccount.com"
-      collector = "geminihooks-collector@test-project.iam.gserviceaccount.com"
-      notifier  = "geminihooks-notifier@test-project.iam.gserviceaccount.com"
-      workflow  = "geminihooks-workflow@test-project.iam.gserviceaccount.com"
+      receiver   = "geminihooks-receiver@test-project.iam.gserviceaccount.com"
+      collector  = "geminihooks-collector@test-project.iam.gserviceaccount.com"
+      notifier   = "geminihooks-notifier@test-project.iam.gserviceaccount.com"
+      workflow   = "geminihooks-workflow@test-project.iam.gserviceaccount.com"
+      reconciler = "geminihooks-reconciler@test-project.iam.gserviceaccount.com"
     }
     error_message = "each function must run as its own service account"
+  }
+
+  # Cloud Scheduler's identity may invoke the Reconciler and nothing else;
+  # its token is minted for that account and the function's URL.
+  assert {
+    condition = (
+      length(google_cloud_run_v2_service_iam_member.scheduler_invokes_reconciler) == 1 &&
+      google_cloud_run_v2_service_iam_member.scheduler_invokes_reconciler[0].member == "serviceAccount:geminihooks-scheduler@test-project.iam.gserviceaccount.com" &&
+      google_cloud_run_v2_service_iam_member.scheduler_invokes_reconciler[0].name == "geminihooks-reconciler" &&
+      google_cloud_run_v2_service_iam_member.scheduler_invokes_reconciler[0].role == "roles/run.invoker" &&
+      google_cloud_scheduler_job.reconcile[0].http_target[0].oidc_token[0].service_account_email == "geminihooks-scheduler@test-project.iam.gserviceaccount.com" &&
+      google_cloud_scheduler_job.reconcile[0].http_target[0].http_method == "POST" &&
+      alltrue([for m in google_cloud_run_v2_service_iam_member.push_invoker : m.member != "serviceAccount:geminihooks-scheduler@test-project.iam.gserviceaccount.com"])
+    )
+    error_message = "the scheduler account must hold run.invoker on the Reconciler only, and sign the job's OIDC token"
   }
 
   # Optional pieces appear only when enabled.
@@ -112,6 +134,7 @@ run "no_optional_grants_by_default" {
         "serviceAccount:geminihooks-receiver@test-project.iam.gserviceaccount.com geminihooks-webhook-secret",
         "serviceAccount:geminihooks-collector@test-project.iam.gserviceaccount.com geminihooks-gemini-api-key",
         "serviceAccount:geminihooks-workflow@test-project.iam.gserviceaccount.com geminihooks-gemini-api-key",
+        "serviceAccount:geminihooks-reconciler@test-project.iam.gserviceaccount.com geminihooks-gemini-api-key",
       ])
     )
     error_message = "without a notifier destination there is no destination secret and no grant on it"
@@ -149,5 +172,22 @@ run "named_database_condition" {
       m.condition[0].expression == "resource.name == \"projects/test-project/databases/geminihooks\""
     ])
     error_message = "datastore.user must be conditioned on the configured database"
+  }
+}
+
+run "reconciler_off" {
+  variables {
+    reconciler = { enabled = false }
+  }
+
+  assert {
+    condition = (
+      !contains(keys(google_cloudfunctions2_function.this), "reconciler") &&
+      length(google_cloud_scheduler_job.reconcile) == 0 &&
+      length(google_service_account.scheduler) == 0 &&
+      length(google_pubsub_topic_iam_member.reconciler_publishes_events) == 0 &&
+      length(google_monitoring_alert_policy.missed_webhooks) == 0
+    )
+    error_message = "reconciler.enabled = false must deploy no Reconciler, schedule, identity, grant or alert"
   }
 }

@@ -37,6 +37,8 @@ var entries = []entry{
 	{"Collector", http.MethodPost, http.StatusBadRequest},
 	{"Notifier", http.MethodPost, http.StatusBadRequest},
 	{"Workflow", http.MethodPost, http.StatusBadRequest},
+	// A GET never starts a sweep: the first expected answer without one.
+	{"Reconciler", http.MethodGet, http.StatusMethodNotAllowed},
 }
 
 func main() {
