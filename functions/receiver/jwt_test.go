@@ -236,4 +236,3 @@ func TestJWKSFetchSurvivesCancelledRequestReceiver(t *testing.T) {
 		}
 	}
 }
-
