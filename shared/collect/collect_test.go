@@ -702,3 +702,31 @@ func TestSaveCollectionKeepsHigherState(t *testing.T) {
 		t.Errorf("job = %+v", j)
 	}
 }
+
+// TestFileBatchLineTooLarge: a line longer than MaxLineBytes (a runaway
+// response) is recorded as an error result with code line_too_large, without
+// being held in memory, and the lines after it are collected.
+func TestFileBatchLineTooLarge(t *testing.T) {
+	e := newEnv(t, envOpts{})
+	huge := collecttest.Line("huge", strings.Repeat("x", collect.MaxLineBytes+1024))
+	lines := [][]byte{collecttest.Line("before", "b"), huge, collecttest.Line("after", "a")}
+	e.gem.SetFile("outhuge", collecttest.File{Lines: len(lines), Line: func(i int) []byte { return lines[i] }})
+	e.gem.Set("batches/huge", collecttest.Batch("batches/huge", "BATCH_STATE_SUCCEEDED", map[string]any{"responsesFile": "files/outhuge"}))
+	mustHandle(t, e, e.record(event.TypeBatchSucceeded, "batches/huge", event.Data{}, nil))
+
+	res := e.results("batch-huge")
+	if r := res[collect.ResultID(0)]; r.Key != "before" || r.Text != "b" {
+		t.Errorf("line before = %+v", r)
+	}
+	r := res[collect.ResultID(1)]
+	if r.Error == nil || r.Error.Code != "line_too_large" || r.Text != "" || !strings.Contains(r.Error.Message, "limit") {
+		t.Errorf("oversized line = %+v", r)
+	}
+	if r := res[collect.ResultID(2)]; r.Key != "after" || r.Text != "a" || r.Index != 2 {
+		t.Errorf("line after = %+v", r)
+	}
+	j := e.job("batch-huge")
+	if j.State != "succeeded" || j.CollectionState != ledger.CollectionDone || j.Counts != (event.Counts{Results: 3, Failed: 1}) {
+		t.Errorf("job = state %q collection %q counts %+v", j.State, j.CollectionState, j.Counts)
+	}
+}
