@@ -65,6 +65,10 @@ func (s *Service) toolTurn(ctx context.Context, r *Run, act action) error {
 		return s.release(ctx, r.RunID, act.step, act.token, err)
 	}
 	calls := pendingCalls(job)
+	if omitted, _ := job.Output["pending_calls_omitted"].(bool); omitted {
+		return failWith(fmt.Sprintf("interaction %s requires action, but its %v pending function calls (%v bytes of arguments) were too large to store on the job",
+			st.JobID, job.Output["pending_calls_count"], job.Output["pending_calls_bytes"]))
+	}
 	if len(calls) == 0 {
 		return failWith(fmt.Sprintf("interaction %s requires action but has no pending function calls", st.JobID))
 	}
