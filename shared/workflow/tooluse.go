@@ -72,6 +72,15 @@ func (s *Service) toolTurn(ctx context.Context, r *Run, act action) error {
 	if len(calls) == 0 {
 		return failWith(fmt.Sprintf("interaction %s requires action but has no pending function calls", st.JobID))
 	}
+	// Every declared tool is offered again in the continuation. One taken
+	// out of the registry (a deployment) while this run waited fails the
+	// step here, before any tool runs, rather than mid-turn.
+	for _, name := range sd.Tools {
+		if _, ok := s.o.Tools.Lookup(name); !ok {
+			return failWith(fmt.Sprintf("interaction %s cannot be continued: step %s declares %v %q (registered: %s); it is not (or no longer) registered",
+				st.JobID, sd.Name, tools.ErrUnknownTool, name, strings.Join(s.o.Tools.Names(), ", ")))
+		}
+	}
 	var steps []gi.Step
 	for _, c := range calls {
 		if !containsTool(sd.Tools, c.Name) {
