@@ -25,8 +25,9 @@
 //     file (Dest.FileName from the API — never a webhook's pointer, which
 //     could name another file this key can read) is streamed with
 //     gemini.Client.OpenFile and read line
-//     by line with no line-length limit, so memory does not grow with the
-//     file. Each response becomes one document results/{index:%09d} with
+//     by line, so memory does not grow with the file; a line longer than
+//     [MaxLineBytes] (32 MiB) is read past without being kept and stored
+//     as an error result (code line_too_large). Each response becomes one document results/{index:%09d} with
 //     key, index, metadata, text, finish_reason, tokens and a per-line
 //     error. A text longer than [MaxTextBytes] is split into documents
 //     {index}-p001, -p002, … carrying part/parts; nothing is dropped. A line
