@@ -43,9 +43,15 @@ locals {
       # Gemini cannot attach Google credentials: the endpoint is public and the
       # Standard Webhooks signature is the authentication.
       ingress = "ALLOW_ALL"
-      env = {
-        EVENTS_TOPIC = local.topics.events
-      }
+      # Dynamic (JWT-signed) webhooks are refused unless jwt_webhooks; the
+      # switch is always explicit so a plan shows it.
+      env = merge(
+        {
+          EVENTS_TOPIC        = local.topics.events
+          WEBHOOK_JWT_ENABLED = tostring(var.jwt_webhooks)
+        },
+        var.jwt_webhooks && var.jwt_audience != null ? { JWT_AUDIENCE = var.jwt_audience } : {},
+      )
     }
     collector = {
       entry_point = "Collector"

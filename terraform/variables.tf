@@ -178,6 +178,23 @@ variable "collect_time_budget" {
   }
 }
 
+variable "jwt_webhooks" {
+  description = "Accept dynamic (per-job webhook_config.uris) deliveries, which Gemini signs with an RS256 JWT instead of the static webhook's HMAC (WEBHOOK_JWT_ENABLED on the Receiver). Off: such deliveries are answered 401. Gemini does not document the token's audience, so without jwt_audience any token Gemini issued, for anyone, verifies; the Receiver then trusts nothing in it beyond \"this job id changed\" and reads the state from the API."
+  type        = bool
+  default     = false
+}
+
+variable "jwt_audience" {
+  description = "Required \"aud\" of dynamic-webhook JWTs (JWT_AUDIENCE on the Receiver), e.g. the Receiver URL the jobs name in webhook_config.uris. null: aud is not checked. Only used with jwt_webhooks."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.jwt_audience == null || can(regex("^[^\\s]{1,512}$", coalesce(var.jwt_audience, "x")))
+    error_message = "jwt_audience must be 1-512 characters without whitespace (or null for no audience check)."
+  }
+}
+
 variable "video_bucket" {
   description = "Existing GCS bucket the Collector copies generated videos into (VIDEO_BUCKET). null: videos are not copied and the Collector gets no storage role."
   type        = string

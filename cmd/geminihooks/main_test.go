@@ -85,6 +85,8 @@ func TestUsageErrors(t *testing.T) {
 		{"submit", "batch", "--project", "p", "--api-key", "k", "--model", "m"},
 		{"submit", "batch", "--project", "p", "--api-key", "k", "--prompt", "x"},
 		{"submit", "batch", "--project", "p", "--api-key", "k", "--model", "m", "--prompt", "x", "--label", "novalue"},
+		{"submit", "batch", "--project", "p", "--api-key", "k", "--model", "m", "--prompt", "x", "--label", "goog_team=x"},
+		{"submit", "batch", "--project", "p", "--api-key", "k", "--model", "m", "--prompt", "x", "--label", strings.Repeat("k", 251) + "=x"},
 		{"submit", "batch", "--project", "p", "--model", "m", "--prompt", "x"}, // no API key
 		{"submit", "interaction", "--project", "p", "--api-key", "k", "--model", "m", "--input", "x", "--background=false"},
 		{"submit", "video", "--project", "p", "--api-key", "k", "--model", "m"},

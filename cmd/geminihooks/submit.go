@@ -49,6 +49,12 @@ func (s *submitCommon) parseLabels() (map[string]string, error) {
 		}
 		m[strings.TrimSpace(k)] = v
 	}
+	// Checked before anything is submitted: a label that cannot travel as a
+	// Pub/Sub attribute would leave a job at Gemini whose results event
+	// lacks it.
+	if err := event.ValidateLabels(m); err != nil {
+		return nil, usageErr("--label: %v", err)
+	}
 	return m, nil
 }
 

@@ -5,7 +5,9 @@
 //
 //	200 accepted, duplicate, or signed-but-invalid (a retry cannot help)
 //	400 missing or malformed signature headers
-//	401 bad signature or timestamp outside the tolerance
+//	401 bad signature or timestamp outside the tolerance; a JWT-signed
+//	    delivery while WEBHOOK_JWT_ENABLED is off; a token without exp, with
+//	    an iat older than the tolerance or (JWT_AUDIENCE set) a foreign aud
 //	405 not POST
 //	409 the same delivery is being processed by a concurrent attempt
 //	413 body over MAX_BODY_BYTES
@@ -69,20 +71,7 @@ func FromEnv(ctx context.Context, getenv func(string) string) (*Handler, error) 
 	if err != nil {
 		return nil, err
 	}
-	var src webhook.SecretSource
-	if cfg.WebhookSecretsFile != "" {
-		src, err = webhook.FileSecrets(cfg.WebhookSecretsFile)
-	} else {
-		src, err = webhook.StaticSecrets(cfg.WebhookSecrets...)
-	}
-	if err != nil {
-		return nil, err
-	}
-	hv, err := webhook.NewHMACVerifier(src, webhook.HMACOptions{Tolerance: cfg.SignatureTolerance})
-	if err != nil {
-		return nil, err
-	}
-	jv, err := webhook.NewJWTVerifier(ctx, webhook.JWTOptions{JWKSURL: cfg.JWKSURL, Audience: cfg.JWTAudience})
+	v, err := NewVerifier(ctx, cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -98,7 +87,7 @@ func FromEnv(ctx context.Context, getenv func(string) string) (*Handler, error) 
 		return nil, err
 	}
 	return &Handler{
-		Verifier: webhook.MultiVerifier{HMAC: hv, JWT: jv},
+		Verifier: v,
 		Service: &ingest.Service{
 			Ledger:    ledger.New(fs, ledger.Options{DeliveryTTL: cfg.DeliveryTTL}),
 			Publisher: bus.NewPubSubPublisher(ps, cfg.EventsTopic).WithTimeout(topology.ReceiverDeadline),
@@ -107,6 +96,40 @@ func FromEnv(ctx context.Context, getenv func(string) string) (*Handler, error) 
 		MaxBodyBytes: cfg.MaxBodyBytes,
 		Project:      cfg.Project,
 	}, nil
+}
+
+// NewVerifier builds the Receiver's verifier from its configuration: HMAC
+// (static webhooks) always; JWT (dynamic webhooks) only when
+// cfg.JWTEnabled, with exp required, iat within the same tolerance as the
+// HMAC timestamp and aud enforced when cfg.JWTAudience is set. With JWT off,
+// a JWT-signed delivery is answered 401.
+func NewVerifier(ctx context.Context, cfg config.Receiver) (webhook.MultiVerifier, error) {
+	var (
+		src webhook.SecretSource
+		err error
+	)
+	if cfg.WebhookSecretsFile != "" {
+		src, err = webhook.FileSecrets(cfg.WebhookSecretsFile)
+	} else {
+		src, err = webhook.StaticSecrets(cfg.WebhookSecrets...)
+	}
+	if err != nil {
+		return webhook.MultiVerifier{}, err
+	}
+	hv, err := webhook.NewHMACVerifier(src, webhook.HMACOptions{Tolerance: cfg.SignatureTolerance})
+	if err != nil {
+		return webhook.MultiVerifier{}, err
+	}
+	mv := webhook.MultiVerifier{HMAC: hv}
+	if cfg.JWTEnabled {
+		mv.JWT, err = webhook.NewJWTVerifier(ctx, webhook.JWTOptions{
+			JWKSURL: cfg.JWKSURL, Audience: cfg.JWTAudience, MaxAge: cfg.SignatureTolerance,
+		})
+		if err != nil {
+			return webhook.MultiVerifier{}, err
+		}
+	}
+	return mv, nil
 }
 
 // ServeHTTP handles one webhook delivery.
@@ -153,7 +176,12 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 
 	ctx = logging.WithLogger(ctx, log)
-	res, err := h.Service.Handle(ctx, ingest.Delivery{WebhookID: d.ID, Scheme: string(d.Scheme), Body: body})
+	in := ingest.Delivery{WebhookID: d.ID, Scheme: string(d.Scheme), Body: body}
+	if env, ok := d.SignedEvent(); ok {
+		// A JWT covers its claims, not the body: the claims are the event.
+		in.SignedEnvelope = env
+	}
+	res, err := h.Service.Handle(ctx, in)
 	switch {
 	case errors.Is(err, ingest.ErrInFlight):
 		w.Header().Set("Retry-After", "5")

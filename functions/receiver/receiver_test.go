@@ -22,6 +22,7 @@ import (
 	"github.com/geminihooks/geminihooks/functions/receiver"
 	"github.com/geminihooks/geminihooks/internal/testenv"
 	"github.com/geminihooks/geminihooks/shared/bus"
+	"github.com/geminihooks/geminihooks/shared/config"
 	"github.com/geminihooks/geminihooks/shared/event"
 	"github.com/geminihooks/geminihooks/shared/ingest"
 	"github.com/geminihooks/geminihooks/shared/ledger"
@@ -30,6 +31,18 @@ import (
 )
 
 func TestMain(m *testing.M) { testenv.Main(m) }
+
+// testJWTSigner is one RSA key per test binary: generating one is slow.
+var jwtSignerOnce = sync.OnceValues(func() (*webhook.JWTSigner, error) { return webhook.NewJWTSigner("k1") })
+
+func testJWTSigner(t *testing.T) *webhook.JWTSigner {
+	t.Helper()
+	s, err := jwtSignerOnce()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
 
 // flakyPublisher fails the next failures publishes, then delegates.
 type flakyPublisher struct {
@@ -85,7 +98,9 @@ const (
 	newSecret = "whsec_dGhpcyBpcyB0aGUgbmV3IHNlY3JldCBrZXk="
 )
 
-func newFixture(t *testing.T) *fixture {
+// newFixture starts a Receiver with both secrets and JWT deliveries on,
+// audience https://receiver.test; mod adjusts its configuration.
+func newFixture(t *testing.T, mod ...func(*config.Receiver)) *fixture {
 	t.Helper()
 	fs, project := testenv.Firestore(t)
 	psc, ps := testenv.PubSub(t, project)
@@ -96,22 +111,18 @@ func newFixture(t *testing.T) *fixture {
 	pp := bus.NewPubSubPublisher(psc, topic)
 	t.Cleanup(pp.Stop)
 
-	jwtSigner, err := webhook.NewJWTSigner("k1")
-	if err != nil {
-		t.Fatal(err)
-	}
+	jwtSigner := testJWTSigner(t)
 	jwks := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write(jwtSigner.JWKS()) }))
 	t.Cleanup(jwks.Close)
 
-	secrets, err := webhook.StaticSecrets(oldSecret, newSecret)
-	if err != nil {
-		t.Fatal(err)
+	cfg := config.Receiver{
+		WebhookSecrets: []string{oldSecret, newSecret}, SignatureTolerance: config.DefaultSignatureTolerance,
+		JWTEnabled: true, JWKSURL: jwks.URL, JWTAudience: "https://receiver.test",
 	}
-	hv, err := webhook.NewHMACVerifier(secrets, webhook.HMACOptions{})
-	if err != nil {
-		t.Fatal(err)
+	for _, m := range mod {
+		m(&cfg)
 	}
-	jv, err := webhook.NewJWTVerifier(context.Background(), webhook.JWTOptions{JWKSURL: jwks.URL, Audience: "https://receiver.test"})
+	v, err := receiver.NewVerifier(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -120,7 +131,7 @@ func newFixture(t *testing.T) *fixture {
 		jwt: jwtSigner, logs: &syncBuffer{}}
 	f.signer, _ = webhook.NewSigner(newSecret)
 	h := &receiver.Handler{
-		Verifier:     webhook.MultiVerifier{HMAC: hv, JWT: jv},
+		Verifier:     v,
 		Service:      &ingest.Service{Ledger: f.led, Publisher: f.pub},
 		Logger:       logging.New(f.logs, slog.LevelDebug),
 		MaxBodyBytes: 64 << 10,
@@ -165,7 +176,7 @@ func TestStatusMatrix(t *testing.T) {
 	without := func(name string) http.Header { h := good.Clone(); h.Del(name); return h }
 	with := func(name, v string) http.Header { h := good.Clone(); h.Set(name, v); return h }
 	oldSigner, _ := webhook.NewSigner(oldSecret)
-	strange, _ := webhook.NewSigner("whsec_" + "c29tZSBvdGhlciBzZWNyZXQ=")
+	strange, _ := webhook.NewSigner("whsec_" + "c29tZSBvdGhlciBzZWNyZXQsIDI0KyBieXRlcw==")
 
 	tests := []struct {
 		name string

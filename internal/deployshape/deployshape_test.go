@@ -36,6 +36,7 @@ import (
 	"github.com/geminihooks/geminihooks/shared/ledger"
 	"github.com/geminihooks/geminihooks/shared/localpush"
 	"github.com/geminihooks/geminihooks/shared/tracing"
+	"github.com/geminihooks/geminihooks/shared/webhook"
 )
 
 // requests is what production sends each entry point, in pipeline order: a
@@ -70,7 +71,7 @@ var secretContents = map[string]func(fx *fixture) string{
 // are the only variables the test adds to the planned environment, and
 // Terraform must not set any of them itself.
 var standIns = []string{"FIRESTORE_EMULATOR_HOST", "PUBSUB_EMULATOR_HOST", "STORAGE_EMULATOR_HOST",
-	"GEMINI_BASE_URL", "GCE_METADATA_HOST"}
+	"GEMINI_BASE_URL", "GCE_METADATA_HOST", "JWKS_URL"}
 
 const (
 	apiKey        = "deploy-shape-gemini-key"
@@ -172,6 +173,8 @@ type fixture struct {
 	sink          *httptest.Server
 	webhookSecret string
 	running       map[string]*running
+	jwt           *webhook.JWTSigner // Gemini's dynamic-webhook key, served at jwksURL
+	jwksURL       string
 
 	mu           sync.Mutex
 	deliveries   []gemsim.DeliveryAttempt
@@ -185,6 +188,13 @@ func newFixture(t *testing.T, p deployshape.Plan) *fixture {
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
 	fx := &fixture{plan: p, ctx: ctx, dir: t.TempDir(), running: map[string]*running{}}
+	var jerr error
+	if fx.jwt, jerr = webhook.NewJWTSigner("deploy-shape"); jerr != nil {
+		t.Fatal(jerr)
+	}
+	jwks := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _, _ = w.Write(fx.jwt.JWKS()) }))
+	t.Cleanup(jwks.Close)
+	fx.jwksURL = jwks.URL
 	for _, f := range p.Functions {
 		for _, k := range standIns {
 			if _, ok := f.Env[k]; ok {
@@ -392,6 +402,7 @@ func (fx *fixture) start(t *testing.T, f deployshape.Function, bin string) {
 		"PUBSUB_EMULATOR_HOST=" + fx.ps.Addr,
 		"GEMINI_BASE_URL=" + fx.sim.URL(),
 		"GCE_METADATA_HOST=127.0.0.1:1", // no metadata server: nothing may need one
+		"JWKS_URL=" + fx.jwksURL,
 	}
 	if fx.gcs != nil {
 		env = append(env, "STORAGE_EMULATOR_HOST="+fx.gcs.URL())
@@ -518,6 +529,7 @@ func sendWebhooks(t *testing.T, fx *fixture, fn *running) {
 		}
 	}
 	fx.mu.Unlock()
+	sendJWT(t, fx, fn)
 	fx.waitFor(t, "one event per job on "+fn.Env["EVENTS_TOPIC"], func() bool { return len(fx.events) >= len(names) })
 	for _, m := range fx.events {
 		if m.Attributes[event.AttrJobID] == "" || tracing.TraceID(m.Attributes) == "" {
@@ -735,3 +747,34 @@ func TestFileEnvRejectsUnreadableSecrets(t *testing.T) {
 }
 
 var hclStart = hcl.Pos{Line: 1, Column: 1}
+
+// sendJWT: a dynamic-webhook (JWT-signed) delivery is accepted exactly when
+// Terraform turned jwt_webhooks on, with the audience it configured. The
+// token carries a ping, so it publishes nothing the later steps would see.
+func sendJWT(t *testing.T, fx *fixture, fn *running) {
+	now := time.Now()
+	claims := map[string]any{"iat": now.Unix(), "exp": now.Add(5 * time.Minute).Unix(), "jti": "deploy-shape-jwt"}
+	if aud := fn.Env["JWT_AUDIENCE"]; aud != "" {
+		claims["aud"] = aud
+	}
+	tok, err := fx.jwt.Sign(claims)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := []byte(`{"type":"webhook.ping","version":"v1","timestamp":"` + now.UTC().Format(time.RFC3339) + `","data":{"id":"deploy-shape"}}`)
+	req, _ := http.NewRequestWithContext(fx.ctx, http.MethodPost, fn.url, bytes.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Webhook-Signature", tok)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("JWT delivery: %v", err)
+	}
+	resp.Body.Close()
+	want := http.StatusUnauthorized
+	if fn.Env["WEBHOOK_JWT_ENABLED"] == "true" {
+		want = http.StatusOK
+	}
+	if resp.StatusCode != want {
+		t.Errorf("JWT delivery with WEBHOOK_JWT_ENABLED=%q: Receiver answered %d, want %d", fn.Env["WEBHOOK_JWT_ENABLED"], resp.StatusCode, want)
+	}
+}

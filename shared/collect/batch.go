@@ -170,9 +170,13 @@ func (s *Service) streamFile(ctx context.Context, ref string, w ledger.ResultWri
 	var index int64
 	for {
 		var line []byte
-		line, buf, err = readLine(br, buf)
-		if l := bytes.TrimSpace(line); len(l) > 0 {
-			r := parseLine(index, l)
+		var size int64
+		line, buf, size, err = readLine(br, buf, MaxLineBytes)
+		if l := bytes.TrimSpace(line); len(l) > 0 || size > int64(MaxLineBytes) {
+			r := lineTooLarge(index, size)
+			if size <= int64(MaxLineBytes) {
+				r = parseLine(index, l)
+			}
 			if werr := writeResult(w, r); werr != nil {
 				return werr
 			}
@@ -191,21 +195,46 @@ func (s *Service) streamFile(ctx context.Context, ref string, w ledger.ResultWri
 	}
 }
 
-// readLine returns the next line (without limit on its length). The line
-// aliases either br's buffer or buf, and is valid until the next call.
-func readLine(br *bufio.Reader, buf []byte) (line, newBuf []byte, err error) {
+// MaxLineBytes bounds one line of a batch output file that is decoded. A
+// longer line (a runaway response; Gemini's per-response output limits keep
+// real ones far below) is not held in memory: it becomes an error result
+// with code line_too_large and the rest of the file is collected. 32 MiB
+// keeps the line and its decoded form well inside the Collector's 1 GiB.
+var MaxLineBytes = 32 << 20
+
+// lineTooLarge is the result recorded for a line over MaxLineBytes.
+func lineTooLarge(index int64, size int64) ledger.Result {
+	return ledger.Result{Index: index, Error: &event.JobError{Code: "line_too_large",
+		Message: fmt.Sprintf("output line of %d bytes or more exceeds the %d-byte limit; it was skipped", size, MaxLineBytes)}}
+}
+
+// readLine returns the next line, of at most max bytes (newline included).
+// The line aliases either br's buffer or buf, and is valid until the next
+// call. size is the line's length; when it exceeds max, the line was read
+// to its end and discarded (line is nil), so memory stays within max plus
+// br's buffer however long the line is.
+func readLine(br *bufio.Reader, buf []byte, max int) (line, newBuf []byte, size int64, err error) {
 	buf = buf[:0]
 	for {
 		frag, err := br.ReadSlice('\n')
+		size += int64(len(frag))
+		if size > int64(max) {
+			buf = buf[:0]
+			for errors.Is(err, bufio.ErrBufferFull) {
+				frag, err = br.ReadSlice('\n')
+				size += int64(len(frag))
+			}
+			return nil, buf, size, err
+		}
 		if errors.Is(err, bufio.ErrBufferFull) {
 			buf = append(buf, frag...)
 			continue
 		}
 		if len(buf) == 0 {
-			return frag, buf, err
+			return frag, buf, size, err
 		}
 		buf = append(buf, frag...)
-		return buf, buf, err
+		return buf, buf, size, err
 	}
 }
 

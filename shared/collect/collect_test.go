@@ -702,3 +702,108 @@ func TestSaveCollectionKeepsHigherState(t *testing.T) {
 		t.Errorf("job = %+v", j)
 	}
 }
+
+// TestFileBatchLineTooLarge: a line longer than MaxLineBytes (a runaway
+// response) is recorded as an error result with code line_too_large, without
+// being held in memory, and the lines after it are collected.
+func TestFileBatchLineTooLarge(t *testing.T) {
+	e := newEnv(t, envOpts{})
+	huge := collecttest.Line("huge", strings.Repeat("x", collect.MaxLineBytes+1024))
+	lines := [][]byte{collecttest.Line("before", "b"), huge, collecttest.Line("after", "a")}
+	e.gem.SetFile("outhuge", collecttest.File{Lines: len(lines), Line: func(i int) []byte { return lines[i] }})
+	e.gem.Set("batches/huge", collecttest.Batch("batches/huge", "BATCH_STATE_SUCCEEDED", map[string]any{"responsesFile": "files/outhuge"}))
+	mustHandle(t, e, e.record(event.TypeBatchSucceeded, "batches/huge", event.Data{}, nil))
+
+	res := e.results("batch-huge")
+	if r := res[collect.ResultID(0)]; r.Key != "before" || r.Text != "b" {
+		t.Errorf("line before = %+v", r)
+	}
+	r := res[collect.ResultID(1)]
+	if r.Error == nil || r.Error.Code != "line_too_large" || r.Text != "" || !strings.Contains(r.Error.Message, "limit") {
+		t.Errorf("oversized line = %+v", r)
+	}
+	if r := res[collect.ResultID(2)]; r.Key != "after" || r.Text != "a" || r.Index != 2 {
+		t.Errorf("line after = %+v", r)
+	}
+	j := e.job("batch-huge")
+	if j.State != "succeeded" || j.CollectionState != ledger.CollectionDone || j.Counts != (event.Counts{Results: 3, Failed: 1}) {
+		t.Errorf("job = state %q collection %q counts %+v", j.State, j.CollectionState, j.Counts)
+	}
+}
+
+// TestInteractionOutputStaysUnderDocumentLimit: an interaction with huge
+// text, steps, function-call arguments and errors, on a job carrying the
+// most labels allowed, still fits its Firestore document (1 MiB): beyond
+// their budgets the output records counts and sizes instead of bodies, and
+// pending calls keep what a tool needs (arguments_json) as long as that fits.
+func TestInteractionOutputStaysUnderDocumentLimit(t *testing.T) {
+	labels := map[string]string{}
+	for i := range event.MaxLabels {
+		labels[fmt.Sprintf("%0*d", event.MaxLabelKeyBytes, i)] = strings.Repeat("v", event.MaxLabelValueBytes)
+	}
+	bigArgs := func(n int) map[string]any { return map[string]any{"blob": strings.Repeat("a", n)} }
+	build := func(id string, calls, argBytes int) map[string]any {
+		var steps []any
+		for i := range 200 {
+			steps = append(steps, map[string]any{"type": "model_output", "content": []any{map[string]any{"type": "text", "text": strings.Repeat("s", 4<<10) + fmt.Sprint(i)}}})
+		}
+		for i := range calls {
+			steps = append(steps, map[string]any{"type": "function_call", "id": fmt.Sprint("call-", i), "name": "word_count", "arguments": bigArgs(argBytes)})
+		}
+		it := interaction(id, "requires_action", steps...)
+		var errs []any
+		for i := range 200 {
+			errs = append(errs, map[string]any{"code": "internal", "message": strings.Repeat("e", 2000) + fmt.Sprint(i)})
+		}
+		it["errors"] = errs
+		it["output_text"] = strings.Repeat("t", 600<<10)
+		return it
+	}
+	tests := []struct {
+		name        string
+		calls, args int
+		check       func(t *testing.T, out map[string]any)
+	}{
+		{name: "pending calls too large", calls: 100, args: 4 << 10, check: func(t *testing.T, out map[string]any) {
+			if out["pending_calls_omitted"] != true || out["pending_calls_count"] != int64(100) || out["pending_calls_bytes"].(int64) < 400<<10 {
+				t.Errorf("pending calls: omitted %v count %v bytes %v", out["pending_calls_omitted"], out["pending_calls_count"], out["pending_calls_bytes"])
+			}
+		}},
+		{name: "pending calls kept as JSON only", calls: 30, args: 3 << 10, check: func(t *testing.T, out map[string]any) {
+			pending, _ := out["pending_calls"].([]any)
+			if len(pending) != 30 || out["pending_calls_omitted"] != nil {
+				t.Fatalf("pending calls = %d, omitted %v", len(pending), out["pending_calls_omitted"])
+			}
+			pc := pending[7].(map[string]any)
+			if pc["id"] != "call-7" || pc["arguments"] != nil || pc["arguments_json"] != `{"blob":"`+strings.Repeat("a", 3<<10)+`"}` {
+				t.Errorf("pending call 7 = id %v, arguments kept %v", pc["id"], pc["arguments"] != nil)
+			}
+		}},
+	}
+	for i, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t, envOpts{})
+			id := fmt.Sprint("v1_big", i)
+			e.gem.Set("interactions/"+id, build(id, tc.calls, tc.args))
+			mustHandle(t, e, e.record(event.TypeInteractionRequiresAction, id, event.Data{}, labels))
+			j := e.job("interaction-" + id)
+			if j.CollectionState != ledger.CollectionDone || len(j.Labels) != event.MaxLabels {
+				t.Fatalf("job collection %q labels %d", j.CollectionState, len(j.Labels))
+			}
+			out := j.Output
+			if out["text_in_results"] != true || out["steps_omitted"] != true || out["steps_count"] != int64(200+tc.calls) {
+				t.Errorf("text_in_results %v steps_omitted %v steps_count %v", out["text_in_results"], out["steps_omitted"], out["steps_count"])
+			}
+			if errs, _ := out["errors"].([]any); len(errs) != 32 || out["errors_count"] != int64(200) {
+				t.Errorf("errors kept %d, errors_count %v", len(errs), out["errors_count"])
+			}
+			tc.check(t, out)
+			// The whole document, encoded, with room to spare.
+			doc, _ := json.Marshal(j)
+			if len(doc) > 1<<20-64<<10 {
+				t.Fatalf("job document is %d bytes encoded; Firestore's limit is %d", len(doc), 1<<20)
+			}
+			t.Logf("job document: %d bytes encoded", len(doc))
+		})
+	}
+}

@@ -25,8 +25,9 @@
 //     file (Dest.FileName from the API — never a webhook's pointer, which
 //     could name another file this key can read) is streamed with
 //     gemini.Client.OpenFile and read line
-//     by line with no line-length limit, so memory does not grow with the
-//     file. Each response becomes one document results/{index:%09d} with
+//     by line, so memory does not grow with the file; a line longer than
+//     [MaxLineBytes] (32 MiB) is read past without being kept and stored
+//     as an error result (code line_too_large). Each response becomes one document results/{index:%09d} with
 //     key, index, metadata, text, finish_reason, tokens and a per-line
 //     error. A text longer than [MaxTextBytes] is split into documents
 //     {index}-p001, -p002, … carrying part/parts; nothing is dropped. A line
@@ -52,9 +53,13 @@
 //     Firestore cannot store nested arrays) and, for requires_action, the
 //     unanswered function calls as pending_calls [{id, name, arguments,
 //     arguments_json}]: enough for a downstream step to create the follow-up
-//     interaction. The text is also stored as results/000000000. Large
-//     text or steps are left out of the job document (text_in_results,
-//     steps_omitted) to respect Firestore's 1 MiB document limit.
+//     interaction. The text is also stored as results/000000000. The job
+//     document stays under Firestore's 1 MiB: text over 256 KiB is left
+//     out (text_in_results), steps over 320 KiB too (steps_omitted,
+//     steps_bytes; steps_count always), pending calls over 160 KiB keep
+//     only arguments_json, or are replaced by pending_calls_omitted,
+//     pending_calls_count and pending_calls_bytes, and at most 32 errors
+//     are kept (errors_count gives the total).
 //   - an event of a family geminihooks does not collect: recorded as
 //     last_unknown_event, acknowledged. An unknown event type of a known
 //     family is a trigger like any other: the API says what happened.

@@ -73,7 +73,7 @@ func FuzzSplitAndReadLines(f *testing.F) {
 		br := bufio.NewReaderSize(strings.NewReader(text), 16)
 		var out, buf []byte
 		for {
-			line, nb, err := readLine(br, buf)
+			line, nb, _, err := readLine(br, buf, len(text)+1)
 			buf = nb
 			out = append(out, line...)
 			if err != nil {
@@ -82,6 +82,31 @@ func FuzzSplitAndReadLines(f *testing.F) {
 		}
 		if string(out) != text {
 			t.Fatalf("readLine lost bytes: %q vs %q", out, text)
+		}
+
+		// Capped: no line over the cap is returned, every byte is accounted
+		// for, and the lines within it come back intact.
+		const max = 24
+		br = bufio.NewReaderSize(strings.NewReader(text), 16)
+		var total int64
+		out, buf = out[:0], nil
+		for {
+			line, nb, size, err := readLine(br, buf, max)
+			buf = nb
+			total += size
+			if size > max && line != nil || size <= max && int64(len(line)) != size {
+				t.Fatalf("line of %d bytes returned with size %d (cap %d)", len(line), size, max)
+			}
+			out = append(out, line...)
+			if err != nil {
+				break
+			}
+		}
+		if total != int64(len(text)) {
+			t.Fatalf("readLine accounted for %d of %d bytes", total, len(text))
+		}
+		if !strings.Contains(text, "\n") && len(text) <= max && string(out) != text {
+			t.Fatalf("short single line altered: %q", out)
 		}
 	})
 }

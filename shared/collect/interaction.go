@@ -13,10 +13,15 @@ import (
 
 // Budgets for what an interaction puts on its job document (which, like
 // every Firestore document, is limited to 1 MiB). The full text is always
-// in the results collection.
+// in the results collection. Together they leave room for the rest of the
+// job document, labels included (at most ~120 KiB, see
+// event.ValidateLabels). Beyond a budget the output records counts and
+// sizes instead of the bodies.
 const (
-	maxOutputText  = 256 << 10
-	maxOutputSteps = 384 << 10
+	maxOutputText    = 256 << 10
+	maxOutputSteps   = 320 << 10
+	maxOutputPending = 160 << 10
+	maxOutputErrors  = 32
 )
 
 // collectInteraction records an interaction in a collectable state: its
@@ -52,13 +57,19 @@ func (s *Service) collectInteraction(ctx context.Context, ev event.JobEvent, it 
 		}
 		steps = append(steps, sanitize(m))
 	}
+	out.output["steps_count"] = int64(len(steps))
 	if size <= maxOutputSteps {
 		out.output["steps"] = steps
 	} else {
 		out.output["steps_omitted"] = true
 		out.output["steps_bytes"] = int64(size)
 	}
-	pending := []any{}
+	// Pending calls are what a workflow answers, so they are kept whole as
+	// long as they fit: first with their arguments both decoded and as
+	// JSON, then as JSON only (which is all a tool needs), else as a count
+	// (a workflow then fails the step, naming the size).
+	pending, lean := []any{}, []any{}
+	pendingBytes, leanBytes := 0, 0
 	for _, st := range it.Steps {
 		fc := st.FunctionCallStep
 		if fc == nil || answered[fc.ID] {
@@ -71,13 +82,31 @@ func (s *Service) collectInteraction(ctx context.Context, ev event.JobEvent, it 
 			"arguments":      sanitize(toAny(fc.Arguments)),
 			"arguments_json": string(args),
 		})
+		lean = append(lean, map[string]any{"id": fc.ID, "name": fc.Name, "arguments_json": string(args)})
+		c := len(fc.ID) + len(fc.Name) + len(args) + 64 // + field names
+		leanBytes += c
+		pendingBytes += c + 2*len(args) // decoded arguments: keys, values and map overhead
 	}
 	if state == event.StateRequiresAction || len(pending) > 0 {
-		out.output["pending_calls"] = pending
+		switch {
+		case pendingBytes <= maxOutputPending:
+			out.output["pending_calls"] = pending
+		case leanBytes <= maxOutputPending:
+			out.output["pending_calls"] = lean
+		default:
+			out.output["pending_calls"] = []any{}
+			out.output["pending_calls_omitted"] = true
+			out.output["pending_calls_count"] = int64(len(pending))
+			out.output["pending_calls_bytes"] = int64(leanBytes)
+		}
 	}
 	if len(it.Errors) > 0 {
-		errs := make([]any, 0, len(it.Errors))
+		errs := make([]any, 0, min(len(it.Errors), maxOutputErrors))
 		for _, e := range it.Errors {
+			if len(errs) == maxOutputErrors {
+				out.output["errors_count"] = int64(len(it.Errors))
+				break
+			}
 			je := event.NormalizeError(deref(e.Code), "", deref(e.Message))
 			if je == nil {
 				continue

@@ -125,10 +125,14 @@ func (s *Service) collectFile(ctx context.Context, cpl Checkpointer, jobID strin
 		n    int64
 	)
 	for {
-		line, buf, err = readLine(br, buf)
-		off += int64(len(line))
-		if l := bytes.TrimSpace(line); len(l) > 0 {
-			r := parseLine(index, l)
+		var size int64
+		line, buf, size, err = readLine(br, buf, MaxLineBytes)
+		off += size
+		if l := bytes.TrimSpace(line); len(l) > 0 || size > int64(MaxLineBytes) {
+			r := lineTooLarge(index, size)
+			if size <= int64(MaxLineBytes) {
+				r = parseLine(index, l)
+			}
 			if werr := writeResult(w, r); werr != nil {
 				return fail(werr)
 			}

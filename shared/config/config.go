@@ -38,9 +38,16 @@ type Receiver struct {
 	MaxBodyBytes int64
 	// SignatureTolerance is SIGNATURE_TOLERANCE (a Go duration); defaults to 5m.
 	SignatureTolerance time.Duration
-	// JWKSURL is JWKS_URL, for dynamic (JWT-signed) webhooks.
+	// JWTEnabled is WEBHOOK_JWT_ENABLED; defaults to false. Dynamic
+	// (per-job, JWT-signed) webhooks are accepted only when it is true:
+	// otherwise a JWT-signed delivery is answered 401. Off by default
+	// because Gemini does not document the token's audience, so any token
+	// Gemini issued for anyone would verify unless JWT_AUDIENCE is set.
+	JWTEnabled bool
+	// JWKSURL is JWKS_URL, for dynamic (JWT-signed) webhooks. https, or
+	// http to a loopback host.
 	JWKSURL string
-	// JWTAudience is JWT_AUDIENCE; enforced when set.
+	// JWTAudience is JWT_AUDIENCE; when set, a token's "aud" must contain it.
 	JWTAudience string
 	// DeliveryTTL is DELIVERY_TTL, how long deliveries are kept; defaults to 7 days.
 	DeliveryTTL time.Duration
@@ -57,6 +64,7 @@ func LoadReceiver(getenv func(string) string) (Receiver, error) {
 		EventsTopic:        e.Required("EVENTS_TOPIC"),
 		MaxBodyBytes:       e.PositiveInt("MAX_BODY_BYTES", DefaultMaxBodyBytes),
 		SignatureTolerance: e.Duration("SIGNATURE_TOLERANCE", DefaultSignatureTolerance),
+		JWTEnabled:         e.Bool("WEBHOOK_JWT_ENABLED", false),
 		JWKSURL:            e.String("JWKS_URL", DefaultJWKSURL),
 		JWTAudience:        e.String("JWT_AUDIENCE", ""),
 		DeliveryTTL:        e.Duration("DELIVERY_TTL", DefaultDeliveryTTL),

@@ -15,7 +15,7 @@ func TestLoadReceiver(t *testing.T) {
 		t.Fatal(err)
 	}
 	if c.FirestoreDatabase != "(default)" || c.MaxBodyBytes != 1<<20 || c.SignatureTolerance != 5*time.Minute ||
-		c.JWKSURL != DefaultJWKSURL || c.DeliveryTTL != 7*24*time.Hour || len(c.WebhookSecrets) != 3 {
+		c.JWKSURL != DefaultJWKSURL || c.JWTEnabled || c.DeliveryTTL != 7*24*time.Hour || len(c.WebhookSecrets) != 3 {
 		t.Errorf("defaults: %+v", c)
 	}
 	tests := map[string]struct {
@@ -27,9 +27,10 @@ func TestLoadReceiver(t *testing.T) {
 		"file instead of list": {set: map[string]string{"GEMINI_WEBHOOK_SECRETS": "", "GEMINI_WEBHOOK_SECRETS_FILE": "/s"}},
 		"bad body size":        {set: map[string]string{"MAX_BODY_BYTES": "-1"}, wantErr: []string{"MAX_BODY_BYTES"}},
 		"bad tolerance":        {set: map[string]string{"SIGNATURE_TOLERANCE": "5"}, wantErr: []string{"SIGNATURE_TOLERANCE"}},
+		"bad jwt switch":       {set: map[string]string{"WEBHOOK_JWT_ENABLED": "yes please"}, wantErr: []string{"WEBHOOK_JWT_ENABLED"}},
 		"ttl too short":        {set: map[string]string{"DELIVERY_TTL": "1h"}, wantErr: []string{"24h retry window"}},
 		"overrides": {set: map[string]string{"MAX_BODY_BYTES": "2048", "SIGNATURE_TOLERANCE": "30s", "FIRESTORE_DATABASE": "db2",
-			"JWT_AUDIENCE": "https://x", "DELIVERY_TTL": "48h"}},
+			"JWT_AUDIENCE": "https://x", "DELIVERY_TTL": "48h", "WEBHOOK_JWT_ENABLED": "true"}},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
@@ -45,7 +46,8 @@ func TestLoadReceiver(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				if name == "overrides" && (c.MaxBodyBytes != 2048 || c.SignatureTolerance != 30*time.Second || c.FirestoreDatabase != "db2" || c.DeliveryTTL != 48*time.Hour) {
+				if name == "overrides" && (c.MaxBodyBytes != 2048 || c.SignatureTolerance != 30*time.Second || c.FirestoreDatabase != "db2" || c.DeliveryTTL != 48*time.Hour ||
+					!c.JWTEnabled || c.JWTAudience != "https://x") {
 					t.Errorf("overrides not applied: %+v", c)
 				}
 				return

@@ -73,6 +73,21 @@ func (e *Env) PositiveInt(name string, def int64) int64 {
 	return n
 }
 
+// Bool returns name as a boolean (strconv.ParseBool: true/false/1/0...),
+// or def when unset.
+func (e *Env) Bool(name string, def bool) bool {
+	v := strings.TrimSpace(e.get(name))
+	if v == "" {
+		return def
+	}
+	b, err := strconv.ParseBool(v)
+	if err != nil {
+		e.errs = append(e.errs, fmt.Errorf("%s=%q: want true or false", name, v))
+		return def
+	}
+	return b
+}
+
 // Duration returns name as a positive Go duration, or def when unset.
 func (e *Env) Duration(name string, def time.Duration) time.Duration {
 	v := strings.TrimSpace(e.get(name))

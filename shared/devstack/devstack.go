@@ -447,6 +447,9 @@ func (s *Stack) startGemini(ctx context.Context, faults Faults) error {
 		s.GeminiURL = url
 		s.setenv("GEMINI_BASE_URL", url)
 		s.setenv("JWKS_URL", url+"/.well-known/jwks.json")
+		// The simulator signs dynamic webhooks; production keeps them off
+		// unless WEBHOOK_JWT_ENABLED (Terraform jwt_webhooks) turns them on.
+		s.setenv("WEBHOOK_JWT_ENABLED", "true")
 	} else {
 		apiKey = os.Getenv("GEMINI_API_KEY")
 		webhookURI = s.opts.PublicURL

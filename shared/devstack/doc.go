@@ -12,7 +12,8 @@
 //     static webhook for the Receiver created through the genai SDK's
 //     Webhooks.Create, exactly as in production; the one-time signing secret
 //     becomes the Receiver's GEMINI_WEBHOOK_SECRETS, and the simulator's
-//     JWKS its JWKS_URL (for dynamic, JWT-signed webhooks);
+//     JWKS its JWKS_URL, with WEBHOOK_JWT_ENABLED=true (for dynamic,
+//     JWT-signed webhooks, which production accepts only when enabled);
 //  4. every function registered with the Functions Framework, served by
 //     funcframework's own mux at /<EntryPoint> on an http.Server the stack
 //     controls (so it can be shut down), with a notification sink as the

@@ -278,6 +278,15 @@ func FuzzParseEnvelope(f *testing.F) {
 		`{"type":"` + strings.Repeat("x", 300) + `.y","data":{"id":"b"}}`,
 		`{"type":"__x.y","data":{"id":"__"}}`,
 		`{"type":"batch.succeeded","data":{"id":"b","labels":{"` + strings.Repeat("k", 300) + `":"v"}}}`,
+		// Long and odd timestamps, ids and labels (issue 10).
+		`{"type":"batch.succeeded","timestamp":"2026-05-04T12:00:00.` + strings.Repeat("9", 5000) + `Z","data":{"id":"b"}}`,
+		`{"type":"batch.succeeded","timestamp":"` + strings.Repeat("2026", 3000) + `","data":{"id":"b"}}`,
+		`{"type":"batch.succeeded","timestamp":"+10000-01-01T00:00:00Z","data":{"id":"b"}}`,
+		`{"type":"batch.succeeded","timestamp":-62135596801,"data":{"id":"b"}}`,
+		`{"type":"interaction.completed","data":{"id":"` + strings.Repeat("v1_", 40000) + `"}}`,
+		`{"type":"video.generated","data":{"id":"models/` + strings.Repeat("m", 2000) + `/operations/o"}}`,
+		`{"type":"batch.succeeded","data":{"id":"b","user_metadata":{"goog_k":"` + strings.Repeat("v", 1100) + `","__k__":"v","":"v"}}}`,
+		`{"type":"batch.succeeded","data":{"id":"b","user_metadata":{` + strings.Repeat(`"k":"v",`, 150) + `"z":"v"}}}`,
 	} {
 		f.Add([]byte(s))
 	}

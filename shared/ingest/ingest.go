@@ -59,10 +59,10 @@ type Delivery struct {
 	// Scheme is how it was verified ("hmac" or "jwt").
 	Scheme string
 	Body   []byte
-	// SignedType and SignedDataID are set when the signature itself covers
-	// the event (JWT claims); they override the body's type and data.id.
-	SignedType   string
-	SignedDataID string
+	// SignedEnvelope is set when the signature itself covers the event (a
+	// JWT whose claims carry it, see webhook.Delivery.SignedEvent): it is
+	// the envelope, and the body, which the token does not cover, is ignored.
+	SignedEnvelope []byte
 }
 
 // Status of a handled delivery.
@@ -212,17 +212,12 @@ func (s *Service) parse(d Delivery) (event.Envelope, event.JobRef, error) {
 	if err := event.CheckText("webhook-id", d.WebhookID, event.MaxWebhookIDBytes); err != nil {
 		return event.Envelope{}, event.JobRef{}, err
 	}
-	env, err := event.ParseEnvelope(d.Body)
-	if d.SignedType != "" && d.SignedDataID != "" {
+	src := d.Body
+	if d.SignedEnvelope != nil {
 		// The signature covers the claims, not the body: they decide.
-		if err != nil {
-			env, err = event.Envelope{}, nil
-		}
-		env.Type, env.Data.ID = d.SignedType, d.SignedDataID
-		if cerr := event.CheckText("event type", env.Type, event.MaxTypeBytes); cerr != nil {
-			return env, event.JobRef{}, fmt.Errorf("%w: %w", event.ErrInvalidEnvelope, cerr)
-		}
+		src = d.SignedEnvelope
 	}
+	env, err := event.ParseEnvelope(src)
 	if err != nil {
 		return env, event.JobRef{}, err
 	}

@@ -12,6 +12,15 @@
 // that fails (non-2xx, timeout) releases its claim and fails the delivery,
 // so Pub/Sub retries it and finally dead-letters it: failures are never
 // silent. Destinations already notified are not notified again on retry.
+//
+// # Untrusted text
+//
+// Job ids, error codes and messages come from Gemini or a model. In Slack
+// and Google Chat messages they are escaped ([EscapeMarkup]) so they can
+// neither ping a channel (<!channel>, <users/all>) nor hide a link behind
+// innocent text (<url|text>). Requests follow no redirects: a destination
+// answering 3xx fails, so a signed body (and its signature) never reaches a
+// host the configuration did not name.
 package notify
 
 import (
@@ -178,12 +187,25 @@ func Text(ev event.ResultsEvent) string {
 	return b.String()
 }
 
+// markupEscaper turns the three characters Slack's and Google Chat's
+// message markup is built from into entities both render literally
+// (Slack documents exactly these three; Chat renders them the same way).
+// & goes first in effect: strings.Replacer does not re-scan its output.
+var markupEscaper = strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;")
+
+// EscapeMarkup makes s inert in a Slack or Google Chat text message:
+// "<!channel>", "<users/all>", "<https://evil|click>" and "&" are shown as
+// typed instead of pinging, linking or being decoded as entities.
+func EscapeMarkup(s string) string { return markupEscaper.Replace(s) }
+
 // Render builds the HTTP body for d.
 func Render(d Destination, ev event.ResultsEvent) []byte {
 	switch d.Format {
 	case FormatSlack, FormatChat:
-		// Both accept {"text": "..."}; Slack renders its mrkdwn, Chat its own.
-		return event.Marshal(map[string]string{"text": Text(ev)})
+		// Both accept {"text": "..."}; Slack renders its mrkdwn, Chat its
+		// own. Text carries strings from Gemini and models, and ours contain
+		// no markup, so the whole text is escaped.
+		return event.Marshal(map[string]string{"text": EscapeMarkup(Text(ev))})
 	default:
 		return event.Marshal(map[string]any{
 			"type": "geminihooks.results", "timestamp": ev.CollectedAt, "text": Text(ev), "data": ev,
@@ -284,19 +306,34 @@ func (s *Service) send(ctx context.Context, d Destination, ev event.ResultsEvent
 			req.Header[k] = v
 		}
 	}
-	client := s.HTTP
-	if client == nil {
-		client = &http.Client{Timeout: 10 * time.Second}
-	}
-	resp, err := client.Do(req)
+	resp, err := noRedirects(s.HTTP).Do(req)
 	if err != nil {
 		// The URL may embed a token (Slack, Chat): report the host only.
 		return fmt.Errorf("post to %s: %w", req.URL.Host, errors.Unwrap(err))
 	}
 	defer resp.Body.Close()
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	if resp.StatusCode/100 == 3 {
+		return fmt.Errorf("post to %s: status %s: redirects are not followed (configure the final URL)", req.URL.Host, resp.Status)
+	}
 	if resp.StatusCode/100 != 2 {
 		return fmt.Errorf("post to %s: status %s", req.URL.Host, resp.Status)
 	}
 	return nil
+}
+
+// noRedirects returns a copy of c (or of a default client with a 10s
+// timeout) that answers a redirect with the 3xx response itself. Following
+// one would re-send the body, and for signed webhooks its signature, to
+// wherever the destination points; a POST is also not to be replayed
+// silently as the client's redirect rules might.
+func noRedirects(c *http.Client) *http.Client {
+	var out http.Client
+	if c != nil {
+		out = *c
+	} else {
+		out.Timeout = 10 * time.Second
+	}
+	out.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	return &out
 }

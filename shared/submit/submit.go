@@ -236,10 +236,11 @@ func checkCommon(model string, uris []string, labels map[string]string) error {
 			return fmt.Errorf("%w: webhook URI %q is not an http(s) URL", ErrInvalidRequest, u)
 		}
 	}
-	for k := range labels {
-		if k == "" {
-			return fmt.Errorf("%w: empty label key", ErrInvalidRequest)
-		}
+	// Labels travel as Pub/Sub attributes on the results event: one that
+	// cannot would be left off it (and miss the subscription filters
+	// matching on it), so refuse it before anything is created at Gemini.
+	if err := event.ValidateLabels(labels); err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalidRequest, err)
 	}
 	return nil
 }

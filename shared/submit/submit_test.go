@@ -3,6 +3,7 @@ package submit_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -192,6 +193,22 @@ func TestInvalidRequests(t *testing.T) {
 		}},
 		{"empty label key", func() error {
 			_, err := submit.Video(ctx, client, st, submit.VideoRequest{Model: "m", Prompt: "p", Labels: map[string]string{"": "v"}})
+			return err
+		}},
+		{"label with a reserved goog prefix", func() error {
+			_, err := submit.Batch(ctx, client, st, submit.BatchRequest{Model: "m", Prompts: []string{"x"}, Labels: map[string]string{"goog_x": "v"}})
+			return err
+		}},
+		{"label value over Pub/Sub's 1024 bytes", func() error {
+			_, err := submit.Interaction(ctx, client, st, submit.InteractionRequest{Model: "m", Input: "x", Labels: map[string]string{"k": strings.Repeat("v", 1025)}})
+			return err
+		}},
+		{"more labels than attributes", func() error {
+			labels := map[string]string{}
+			for i := range event.MaxLabels + 1 {
+				labels[fmt.Sprint("k", i)] = "v"
+			}
+			_, err := submit.Video(ctx, client, st, submit.VideoRequest{Model: "m", Prompt: "p", Labels: labels})
 			return err
 		}},
 		{"video no prompt", func() error {

@@ -21,11 +21,14 @@
 //
 // Dynamic webhooks (webhook_config.uris on a job) carry an RS256 JWT in
 // webhook-signature instead, verified by [JWTVerifier] against Gemini's JWKS
-// ([DefaultJWKSURL]). Only RS256 is accepted; exp and nbf are enforced with a
-// small leeway; aud and iss only when configured, since Gemini does not yet
-// document their values. The token does not cover the body, so only its
-// claims are authenticated. [JWTSigner] plays Gemini's side in tests and in
-// the simulator.
+// ([DefaultJWKSURL], https or a loopback http URL). Only RS256 is accepted;
+// exp is required and, like nbf, enforced with a small leeway; iat may be at
+// most MaxAge old (the HMAC tolerance); aud and iss only when configured,
+// since Gemini does not yet document their values. The token does not cover
+// the body (or webhook-id), so only its claims are authenticated: the
+// delivery id is its jti (else a digest of the token) and
+// [Delivery.SignedEvent] returns the event its claims carry. [JWTSigner]
+// plays Gemini's side in tests and in the simulator.
 //
 // [MultiVerifier] accepts both, routing on the shape of webhook-signature
 // (see [LooksLikeJWT]).
@@ -36,7 +39,9 @@
 // hours, so a receiver must accept a list. A [SecretSource] provides it:
 // [StaticSecrets] for a fixed list (e.g. GEMINI_WEBHOOK_SECRETS, comma or
 // space separated), [FileSecrets] for a Secret Manager secret mounted as a
-// file, which is re-read when it changes so a rotation needs no redeploy.
+// file, which is re-read and compared by content every few seconds (size
+// and mtime are not trusted to change), so a rotation needs no redeploy.
+// Secrets shorter than [MinSecretBytes] (24) decoded bytes are refused.
 // A request passes when any v1 entry matches any accepted secret.
 //
 // JWKS keys rotate too: a token with an unknown kid causes one early,

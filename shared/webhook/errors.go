@@ -29,8 +29,8 @@ var (
 	ErrTimestampTooNew = errors.New("webhook: timestamp too new")
 	// ErrInvalidToken: a JWT delivery failed verification: bad signature, an
 	// algorithm other than RS256, a kid that is unknown even after a refresh,
-	// exp/nbf outside the leeway, a wrong aud or iss, or JWT verification not
-	// configured. The wrapped chain keeps the jwt/v5 error
+	// no exp, exp/nbf outside the leeway, an iat older than MaxAge, a wrong
+	// aud or iss, or JWT verification not configured (off). The wrapped chain keeps the jwt/v5 error
 	// (errors.Is(err, jwt.ErrTokenExpired) works).
 	ErrInvalidToken = errors.New("webhook: invalid token")
 	// ErrJWKSUnavailable is wrapped together with ErrInvalidToken when the
@@ -38,7 +38,7 @@ var (
 	// later may help.
 	ErrJWKSUnavailable = errors.New("webhook: jwks unavailable")
 	// ErrInvalidSecret: a signing secret is empty, not base64, or decodes to
-	// zero bytes. Error texts never contain the secret itself.
+	// fewer than MinSecretBytes (24) bytes. Error texts never contain the secret itself.
 	ErrInvalidSecret = errors.New("webhook: invalid secret")
 	// ErrNoSecrets: no signing secret is configured (or the HMAC scheme is not
 	// configured at all on a [MultiVerifier]).

@@ -4,11 +4,15 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/rsa"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -35,7 +39,9 @@ const (
 // JWTOptions configure a [JWTVerifier]. The zero value verifies against
 // Gemini's JWKS without an audience check.
 type JWTOptions struct {
-	// JWKSURL is the key set location. Defaults to DefaultJWKSURL.
+	// JWKSURL is the key set location. Defaults to DefaultJWKSURL. It must
+	// be https, except on a loopback host (the simulator, tests): keys
+	// fetched over plain HTTP could be swapped by anyone on the path.
 	JWKSURL string
 	// Audience, when non-empty, must appear in the token's "aud" claim (a
 	// missing claim fails). Gemini's audience value is not documented yet, so
@@ -49,10 +55,15 @@ type JWTOptions struct {
 	// Now is the clock for exp/nbf and for the cache timers. Defaults to
 	// time.Now.
 	Now func() time.Time
-	// Leeway is the clock skew allowed on exp and nbf. Defaults to
+	// Leeway is the clock skew allowed on exp, nbf and iat. Defaults to
 	// DefaultJWTLeeway (30s) when zero; use time.Nanosecond for
 	// effectively none.
 	Leeway time.Duration
+	// MaxAge bounds how old a token's "iat" may be (plus Leeway), like the
+	// HMAC scheme's timestamp tolerance: a captured token cannot be
+	// replayed later even if its exp is far away. A token without iat is
+	// judged by exp alone. Defaults to DefaultTolerance (5m) when zero.
+	MaxAge time.Duration
 	// RefreshInterval is how long a fetched key set is trusted before the
 	// next Verify fetches it again. Defaults to DefaultJWKSRefresh (1h). If
 	// that fetch fails the previous keys stay in use.
@@ -72,12 +83,18 @@ type JWTOptions struct {
 // JWTVerifier verifies dynamic-webhook deliveries: an RS256 JWT carried in
 // webhook-signature, whose key is picked by "kid" from a JWKS. Only RS256 is
 // accepted, which rules out "none" and HS256-with-the-public-key confusion.
-// exp and nbf are enforced when present, aud/iss when configured.
+// exp is required; iat, when present, must be within MaxAge of now (and not
+// in the future); nbf is enforced when present, aud/iss when configured.
 //
 // Keys are fetched lazily on first use (construction does no network I/O,
 // so a cold start with the network down still succeeds), cached for
 // RefreshInterval, and re-fetched early when an unknown kid shows up (rate
-// limited by MinRefreshInterval). No background goroutine is started.
+// limited by MinRefreshInterval). A fetch runs in its own goroutine on its
+// own FetchTimeout, detached from the request that started it: requests
+// wait for it only as long as their own context allows, and a client that
+// hangs up mid-fetch neither aborts the fetch nor leaves a "context
+// canceled" failure cached for MinRefreshInterval, which would turn every
+// genuine delivery into a 503 for that long.
 //
 // The JWT does not sign the HTTP body (Gemini documents no body-hash claim),
 // so only the claims are authenticated; treat the body as a hint and re-read
@@ -86,6 +103,35 @@ type JWTVerifier struct {
 	parser *jwt.Parser
 	cache  *jwksCache
 	kf     keyfunc.Keyfunc
+	now    func() time.Time
+	maxAge time.Duration
+	leeway time.Duration
+}
+
+// checkJWKSURL accepts https URLs, and http only for loopback hosts.
+func checkJWKSURL(raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return fmt.Errorf("jwks url does not parse: %w", err)
+	}
+	if u.Host == "" {
+		return fmt.Errorf("jwks url %q has no host", raw)
+	}
+	switch u.Scheme {
+	case "https":
+		return nil
+	case "http":
+		host := u.Hostname()
+		if host == "localhost" {
+			return nil
+		}
+		if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() {
+			return nil
+		}
+		return fmt.Errorf("jwks url %q must be https (plain http only for loopback hosts)", raw)
+	default:
+		return fmt.Errorf("jwks url %q is not https", raw)
+	}
 }
 
 // NewJWTVerifier builds a verifier. It validates opts but does not contact
@@ -95,11 +141,11 @@ func NewJWTVerifier(_ context.Context, opts JWTOptions) (*JWTVerifier, error) {
 	if opts.JWKSURL == "" {
 		opts.JWKSURL = DefaultJWKSURL
 	}
-	if !strings.HasPrefix(opts.JWKSURL, "https://") && !strings.HasPrefix(opts.JWKSURL, "http://") {
-		return nil, fmt.Errorf("new jwt verifier: jwks url %q is not http(s)", opts.JWKSURL)
+	if err := checkJWKSURL(opts.JWKSURL); err != nil {
+		return nil, fmt.Errorf("new jwt verifier: %w", err)
 	}
 	for name, d := range map[string]time.Duration{"Leeway": opts.Leeway, "RefreshInterval": opts.RefreshInterval,
-		"MinRefreshInterval": opts.MinRefreshInterval, "FetchTimeout": opts.FetchTimeout} {
+		"MinRefreshInterval": opts.MinRefreshInterval, "FetchTimeout": opts.FetchTimeout, "MaxAge": opts.MaxAge} {
 		if d < 0 {
 			return nil, fmt.Errorf("new jwt verifier: negative %s %v", name, d)
 		}
@@ -112,6 +158,9 @@ func NewJWTVerifier(_ context.Context, opts JWTOptions) (*JWTVerifier, error) {
 	}
 	if opts.Leeway == 0 {
 		opts.Leeway = DefaultJWTLeeway
+	}
+	if opts.MaxAge == 0 {
+		opts.MaxAge = DefaultTolerance
 	}
 	if opts.RefreshInterval == 0 {
 		opts.RefreshInterval = DefaultJWKSRefresh
@@ -141,6 +190,8 @@ func NewJWTVerifier(_ context.Context, opts JWTOptions) (*JWTVerifier, error) {
 		jwt.WithValidMethods([]string{jwtAlgorithm}),
 		jwt.WithLeeway(opts.Leeway),
 		jwt.WithTimeFunc(opts.Now),
+		jwt.WithExpirationRequired(),
+		jwt.WithIssuedAt(),
 	}
 	if opts.Audience != "" {
 		popts = append(popts, jwt.WithAudience(opts.Audience))
@@ -148,14 +199,18 @@ func NewJWTVerifier(_ context.Context, opts JWTOptions) (*JWTVerifier, error) {
 	if opts.Issuer != "" {
 		popts = append(popts, jwt.WithIssuer(opts.Issuer))
 	}
-	return &JWTVerifier{parser: jwt.NewParser(popts...), cache: cache, kf: kf}, nil
+	return &JWTVerifier{parser: jwt.NewParser(popts...), cache: cache, kf: kf,
+		now: opts.Now, maxAge: opts.MaxAge, leeway: opts.Leeway}, nil
 }
 
-// Verify checks the JWT in webhook-signature. webhook-id and
-// webhook-timestamp are optional for JWT deliveries; when present they fill
-// Delivery.ID/Timestamp (a non-integer timestamp is [ErrMalformedHeaders]),
-// otherwise the "jti" and "iat" claims do. The timestamp is not checked
-// against a tolerance because it is not covered by the token; exp is.
+// Verify checks the JWT in webhook-signature.
+//
+// The token is the only authenticated part of the request, so the delivery
+// is identified by it: Delivery.ID is the "jti" claim, or, without one, a
+// digest of the token; webhook-id is ignored, so one token replayed under
+// any number of webhook-ids is one delivery. Delivery.Timestamp is "iat",
+// or webhook-timestamp when the token has none (a non-integer header is
+// [ErrMalformedHeaders]).
 func (v *JWTVerifier) Verify(ctx context.Context, _ []byte, h http.Header) (Delivery, error) {
 	raw := strings.TrimSpace(h.Get(HeaderSignature))
 	if raw == "" {
@@ -173,24 +228,31 @@ func (v *JWTVerifier) Verify(ctx context.Context, _ []byte, h http.Header) (Deli
 	if _, err := v.parser.ParseWithClaims(raw, claims, v.kf.KeyfuncCtx(ctx)); err != nil {
 		return Delivery{}, fmt.Errorf("verify jwt: %w: %w", ErrInvalidToken, err)
 	}
-	d := Delivery{ID: h.Get(HeaderID), Timestamp: ts, Scheme: SchemeJWT, Claims: claims}
-	if d.ID == "" {
-		d.ID, _ = claims["jti"].(string)
-	}
-	if d.Timestamp.IsZero() {
-		if iat, err := claims.GetIssuedAt(); err == nil && iat != nil {
-			d.Timestamp = iat.Time
+	d := Delivery{Timestamp: ts, Scheme: SchemeJWT, Claims: claims}
+	if iat, err := claims.GetIssuedAt(); err == nil && iat != nil {
+		if age := v.now().Sub(iat.Time); age > v.maxAge+v.leeway {
+			return Delivery{}, fmt.Errorf("verify jwt: %w: %w: iat is %s old, more than %s", ErrInvalidToken,
+				jwt.ErrTokenInvalidClaims, age.Truncate(time.Second), v.maxAge)
 		}
+		d.Timestamp = iat.Time
+	}
+	if jti, _ := claims["jti"].(string); jti != "" {
+		d.ID = jti
+	} else {
+		sum := sha256.Sum256([]byte(raw))
+		d.ID = "jwt_" + hex.EncodeToString(sum[:16])
 	}
 	return d, nil
 }
 
-// Refresh fetches the key set now, ignoring the rate limit. Call it in the
-// background at start-up to warm the cache; Verify does not need it.
+// Refresh fetches the key set now, ignoring the rate limit (or joins a
+// fetch already running). Call it in the background at start-up to warm the
+// cache; Verify does not need it.
 func (v *JWTVerifier) Refresh(ctx context.Context) error {
 	v.cache.mu.Lock()
-	defer v.cache.mu.Unlock()
-	return v.cache.fetchLocked(ctx)
+	f := v.cache.startLocked()
+	v.cache.mu.Unlock()
+	return v.cache.wait(ctx, f)
 }
 
 // jwksCache is a jwkset.Storage that fills itself from url on demand. The
@@ -209,11 +271,18 @@ type jwksCache struct {
 	minGap  time.Duration
 	timeout time.Duration
 
-	mu        sync.Mutex // serialises fetches and guards the fields below
+	mu        sync.Mutex // guards the fields below
 	loaded    bool
 	fetchedAt time.Time // last successful fetch
-	attempted time.Time // last fetch attempt, successful or not
+	attempted time.Time // start of the last fetch, successful or not
 	lastErr   error
+	inflight  *jwksFetch // the running fetch, nil when none
+}
+
+// jwksFetch is one key set download; done is closed when err is set.
+type jwksFetch struct {
+	done chan struct{}
+	err  error
 }
 
 func (c *jwksCache) KeyRead(ctx context.Context, kid string) (jwkset.JWK, error) {
@@ -245,48 +314,86 @@ func (c *jwksCache) KeyReadAll(ctx context.Context) ([]jwkset.JWK, error) {
 // rejecting every delivery while the endpoint is unreachable.
 func (c *jwksCache) ensure(ctx context.Context) error {
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	now := c.now()
 	if c.loaded && now.Sub(c.fetchedAt) < c.maxAge {
+		c.mu.Unlock()
 		return nil
 	}
-	if !c.attempted.IsZero() && now.Sub(c.attempted) < c.minGap {
-		if c.loaded {
+	if c.inflight == nil && !c.attempted.IsZero() && now.Sub(c.attempted) < c.minGap {
+		loaded, err := c.loaded, c.lastErr
+		c.mu.Unlock()
+		if loaded {
 			return nil
 		}
-		return c.lastErr
+		return err
 	}
-	if err := c.fetchLocked(ctx); err != nil && !c.loaded {
+	f := c.startLocked()
+	loaded := c.loaded
+	c.mu.Unlock()
+	if err := c.wait(ctx, f); err != nil && !loaded {
 		return err
 	}
 	return nil
 }
 
-// refreshForUnknownKID fetches again unless a fetch happened within minGap.
-// It reports whether a fetch succeeded.
+// refreshForUnknownKID fetches again unless a fetch started within minGap
+// (a running fetch is joined). It reports whether a fetch succeeded.
 func (c *jwksCache) refreshForUnknownKID(ctx context.Context) bool {
 	c.mu.Lock()
-	defer c.mu.Unlock()
-	if now := c.now(); now.Sub(c.attempted) < c.minGap {
+	if c.inflight == nil && c.now().Sub(c.attempted) < c.minGap {
+		c.mu.Unlock()
 		return false
 	}
-	return c.fetchLocked(ctx) == nil
+	f := c.startLocked()
+	c.mu.Unlock()
+	return c.wait(ctx, f) == nil
 }
 
-// fetchLocked replaces the key set with the one at c.url. c.mu must be held.
-func (c *jwksCache) fetchLocked(ctx context.Context) error {
+// startLocked returns the running fetch or starts one. c.mu must be held.
+// The fetch runs on a context of its own, bounded by c.timeout: it must not
+// die with the request that happened to start it.
+func (c *jwksCache) startLocked() *jwksFetch {
+	if c.inflight != nil {
+		return c.inflight
+	}
+	f := &jwksFetch{done: make(chan struct{})}
+	c.inflight = f
 	c.attempted = c.now()
-	keys, err := c.download(ctx)
-	if err != nil {
-		c.lastErr = fmt.Errorf("%w: %w", ErrJWKSUnavailable, err)
-		return c.lastErr
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), c.timeout)
+		defer cancel()
+		keys, err := c.download(ctx)
+		if err == nil {
+			if serr := c.MemoryJWKSet.KeyReplaceAll(ctx, keys); serr != nil {
+				err = fmt.Errorf("store keys: %w", serr)
+			}
+		}
+		c.mu.Lock()
+		if err != nil {
+			c.lastErr = fmt.Errorf("%w: %w", ErrJWKSUnavailable, err)
+		} else {
+			c.loaded, c.fetchedAt, c.lastErr = true, c.attempted, nil
+		}
+		f.err = c.lastErr
+		c.inflight = nil
+		c.mu.Unlock()
+		close(f.done)
+	}()
+	return f
+}
+
+// wait waits for f as long as ctx allows. A request that gives up leaves
+// the fetch running; its result is cached for the next request.
+func (c *jwksCache) wait(ctx context.Context, f *jwksFetch) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("%w: waiting for the key set: %w", ErrJWKSUnavailable, err)
 	}
-	if err := c.MemoryJWKSet.KeyReplaceAll(ctx, keys); err != nil {
-		c.lastErr = fmt.Errorf("%w: store keys: %w", ErrJWKSUnavailable, err)
-		return c.lastErr
+	select {
+	case <-f.done:
+		return f.err
+	case <-ctx.Done():
+		return fmt.Errorf("%w: waiting for the key set: %w", ErrJWKSUnavailable, ctx.Err())
 	}
-	c.loaded, c.fetchedAt, c.lastErr = true, c.attempted, nil
-	return nil
 }
 
 func (c *jwksCache) download(ctx context.Context) ([]jwkset.JWK, error) {
@@ -384,4 +491,52 @@ func JWKSOf(signers ...*JWTSigner) []byte {
 		panic(fmt.Sprintf("webhook: marshal jwks: %v", err))
 	}
 	return b
+}
+
+// SignedEvent returns the webhook envelope carried by a JWT delivery's
+// claims, as JSON, when the token carries one; ok is false for HMAC
+// deliveries and for tokens without an event. Two claim shapes are read:
+//
+//   - the envelope itself ("type", "data" with "id", optional "version" and
+//     "timestamp"), which Gemini's documented handlers suggest by treating
+//     the decoded claims as the event;
+//   - "event_type" and "data_id" (the simulator's shape), with "iat" as
+//     the event time.
+//
+// The token does not cover the body, so these claims are the only event a
+// JWT delivery authenticates: callers use them instead of the body.
+func (d Delivery) SignedEvent() (env []byte, ok bool) {
+	if d.Scheme != SchemeJWT || d.Claims == nil {
+		return nil, false
+	}
+	c := d.Claims
+	out := map[string]any{}
+	if typ, _ := c["type"].(string); typ != "" {
+		data, _ := c["data"].(map[string]any)
+		if id, _ := data["id"].(string); id == "" {
+			return nil, false
+		}
+		out["type"], out["data"] = typ, data
+		for _, k := range []string{"version", "timestamp"} {
+			if v, ok := c[k]; ok {
+				out[k] = v
+			}
+		}
+	} else if typ, _ := c["event_type"].(string); typ != "" {
+		id, _ := c["data_id"].(string)
+		if id == "" {
+			return nil, false
+		}
+		out["type"], out["data"] = typ, map[string]any{"id": id}
+		if iat, err := jwt.MapClaims(c).GetIssuedAt(); err == nil && iat != nil {
+			out["timestamp"] = iat.UTC().Format(time.RFC3339)
+		}
+	} else {
+		return nil, false
+	}
+	b, err := json.Marshal(out)
+	if err != nil {
+		return nil, false
+	}
+	return b, true
 }

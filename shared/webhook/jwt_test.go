@@ -149,20 +149,33 @@ func TestJWTVerify(t *testing.T) {
 				t.Fatalf("delivery = %+v", d)
 			}
 		}},
-		{name: "headers win over claims", token: valid,
+		{name: "the token identifies the delivery, not the headers", token: valid,
 			headers: map[string]string{HeaderID: "msg_1", HeaderTimestamp: strconv.FormatInt(testNow.Unix()+7, 10)},
 			check: func(t *testing.T, d Delivery) {
-				if d.ID != "msg_1" || d.Timestamp.Unix() != testNow.Unix()+7 {
+				if d.ID != "evt_123" || !d.Timestamp.Equal(testNow) {
 					t.Fatalf("delivery = %+v", d)
 				}
 			}},
-		{name: "no jti, no iat", token: withClaims(func(c map[string]any) { delete(c, "jti"); delete(c, "iat") }),
+		{name: "no jti, no iat: id is the token digest, timestamp the header", token: withClaims(func(c map[string]any) { delete(c, "jti"); delete(c, "iat") }),
+			headers: map[string]string{HeaderID: "msg_1", HeaderTimestamp: strconv.FormatInt(testNow.Unix()+7, 10)},
 			check: func(t *testing.T, d Delivery) {
-				if d.ID != "" || !d.Timestamp.IsZero() {
+				if !strings.HasPrefix(d.ID, "jwt_") || len(d.ID) != 4+32 || d.Timestamp.Unix() != testNow.Unix()+7 {
 					t.Fatalf("delivery = %+v", d)
 				}
 			}},
-		{name: "no exp is accepted", token: withClaims(func(c map[string]any) { delete(c, "exp") })},
+		{name: "exp missing", token: withClaims(func(c map[string]any) { delete(c, "exp") }),
+			wantErr: ErrInvalidToken, wantJWT: jwt.ErrTokenRequiredClaimMissing},
+		{name: "iat older than the tolerance", token: withClaims(func(c map[string]any) { c["iat"] = testNow.Add(-6 * time.Minute).Unix() }),
+			wantErr: ErrInvalidToken, wantJWT: jwt.ErrTokenInvalidClaims},
+		{name: "iat 30 days old, exp far away", token: withClaims(func(c map[string]any) {
+			c["iat"] = testNow.Add(-30 * 24 * time.Hour).Unix()
+			c["exp"] = testNow.Add(365 * 24 * time.Hour).Unix()
+		}), wantErr: ErrInvalidToken, wantJWT: jwt.ErrTokenInvalidClaims},
+		{name: "iat within the tolerance", token: withClaims(func(c map[string]any) { c["iat"] = testNow.Add(-4 * time.Minute).Unix() })},
+		{name: "iat older than a configured MaxAge", token: withClaims(func(c map[string]any) { c["iat"] = testNow.Add(-2 * time.Minute).Unix() }),
+			opts: func(o *JWTOptions) { o.MaxAge = time.Minute }, wantErr: ErrInvalidToken, wantJWT: jwt.ErrTokenInvalidClaims},
+		{name: "iat in the future", token: withClaims(func(c map[string]any) { c["iat"] = testNow.Add(2 * time.Minute).Unix() }),
+			wantErr: ErrInvalidToken, wantJWT: jwt.ErrTokenUsedBeforeIssued},
 		{name: "expired", token: withClaims(func(c map[string]any) { c["exp"] = testNow.Add(-time.Minute).Unix() }),
 			wantErr: ErrInvalidToken, wantJWT: jwt.ErrTokenExpired},
 		{name: "expired within leeway", token: withClaims(func(c map[string]any) { c["exp"] = testNow.Add(-10 * time.Second).Unix() })},
@@ -264,6 +277,7 @@ func TestJWTKeyRotation(t *testing.T) {
 	})
 	claims := func() map[string]any {
 		c := baseClaims()
+		c["iat"] = clock.Now().Unix()
 		c["exp"] = clock.Now().Add(5 * time.Minute).Unix()
 		return c
 	}
@@ -352,6 +366,7 @@ func TestJWKSUnavailable(t *testing.T) {
 		srv.setStatus(http.StatusServiceUnavailable)
 		clock.Advance(2 * DefaultJWKSRefresh)
 		c := baseClaims()
+		c["iat"] = clock.Now().Unix()
 		c["exp"] = clock.Now().Add(time.Minute).Unix()
 		if _, err := v.Verify(t.Context(), nil, jwtHeader(mustSign(t, k1, c))); err != nil {
 			t.Fatalf("stale keys not used: %v", err)
@@ -418,6 +433,15 @@ func TestJWTVerifierConfig(t *testing.T) {
 	}{
 		{name: "zero value", opts: JWTOptions{}},
 		{name: "not http", opts: JWTOptions{JWKSURL: "file:///etc/passwd"}, wantErr: true},
+		{name: "https", opts: JWTOptions{JWKSURL: "https://keys.example.com/jwks.json"}},
+		{name: "plain http to a remote host", opts: JWTOptions{JWKSURL: "http://keys.example.com/jwks.json"}, wantErr: true},
+		{name: "plain http to an address that is not loopback", opts: JWTOptions{JWKSURL: "http://10.0.0.1/jwks.json"}, wantErr: true},
+		{name: "plain http to a host named like loopback", opts: JWTOptions{JWKSURL: "http://127.0.0.1.evil.example/jwks.json"}, wantErr: true},
+		{name: "plain http to 127.0.0.1", opts: JWTOptions{JWKSURL: "http://127.0.0.1:8080/jwks.json"}},
+		{name: "plain http to [::1]", opts: JWTOptions{JWKSURL: "http://[::1]:8080/jwks.json"}},
+		{name: "plain http to localhost", opts: JWTOptions{JWKSURL: "http://localhost:8080/jwks.json"}},
+		{name: "no host", opts: JWTOptions{JWKSURL: "https:///jwks.json"}, wantErr: true},
+		{name: "negative max age", opts: JWTOptions{MaxAge: -time.Second}, wantErr: true},
 		{name: "negative leeway", opts: JWTOptions{Leeway: -time.Second}, wantErr: true},
 		{name: "negative refresh", opts: JWTOptions{MinRefreshInterval: -time.Second}, wantErr: true},
 	}
@@ -489,5 +513,56 @@ func TestJWTOnlyRS256(t *testing.T) {
 			_, err = v.Verify(t.Context(), nil, jwtHeader(s))
 			checkErr(t, err, tc.wantErr)
 		})
+	}
+}
+
+// TestJWKSFetchSurvivesCancelledRequest: the first delivery on a cold
+// instance starts the key set fetch and then hangs up. The fetch must not die
+// with it, and its result (not the hung-up request's "context canceled")
+// must serve the genuine deliveries that follow, without a second fetch and
+// without the minute-long failure back-off.
+func TestJWKSFetchSurvivesCancelledRequest(t *testing.T) {
+	k1 := testJWTSigners()["k1"]
+	release := make(chan struct{})
+	arrived := make(chan struct{}, 4)
+	var hits atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hits.Add(1)
+		arrived <- struct{}{}
+		<-release // slow key server; ignores the client going away
+		_, _ = w.Write(k1.JWKS())
+	}))
+	t.Cleanup(srv.Close)
+	t.Cleanup(func() {
+		select {
+		case <-release:
+		default:
+			close(release)
+		}
+	})
+	v := newTestJWTVerifier(t, srv.URL, newFakeClock(testNow), nil)
+	token := mustSign(t, k1, baseClaims())
+
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() {
+		_, err := v.Verify(ctx, nil, jwtHeader(token))
+		done <- err
+	}()
+	<-arrived // the fetch is under way
+	cancel()  // the client drops its request
+	if err := <-done; !errors.Is(err, ErrJWKSUnavailable) || !errors.Is(err, context.Canceled) {
+		t.Fatalf("dropped request: err = %v, want ErrJWKSUnavailable wrapping context.Canceled", err)
+	}
+
+	close(release)
+	// Same instant on the clock, i.e. well within MinRefreshInterval.
+	for i := range 3 {
+		if _, err := v.Verify(t.Context(), nil, jwtHeader(token)); err != nil {
+			t.Fatalf("genuine delivery %d after a dropped request: %v", i, err)
+		}
+	}
+	if got := hits.Load(); got != 1 {
+		t.Fatalf("JWKS fetched %d times, want 1 (the dropped request's fetch is reused)", got)
 	}
 }

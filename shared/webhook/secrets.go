@@ -1,6 +1,7 @@
 package webhook
 
 import (
+	"bytes"
 	"crypto/rand"
 	"encoding/base64"
 	"fmt"
@@ -19,6 +20,12 @@ const SecretPrefix = "whsec_"
 // its file again.
 const DefaultRecheckInterval = 10 * time.Second
 
+// MinSecretBytes is the shortest decoded secret accepted. The Standard
+// Webhooks spec makes secrets 24 to 64 random bytes; anything shorter is a
+// typo, a truncated copy or a placeholder, and an HMAC key that short is
+// guessable enough to forge deliveries.
+const MinSecretBytes = 24
+
 // maxSecretFileBytes bounds what FileSecrets reads: a handful of secrets is a
 // few hundred bytes, anything much larger is the wrong file.
 const maxSecretFileBytes = 64 << 10
@@ -27,7 +34,8 @@ const maxSecretFileBytes = 64 << 10
 // The prefix is optional (the reference libraries accept bare base64 too) and
 // surrounding whitespace is ignored; both padded and unpadded standard base64
 // are accepted. It returns an error wrapping [ErrInvalidSecret] for an empty
-// string, non-base64 text or an empty key. The error never echoes the input.
+// string, non-base64 text or a key shorter than [MinSecretBytes]. The error
+// never echoes the input.
 func ParseSecret(s string) ([]byte, error) {
 	s = strings.TrimPrefix(strings.TrimSpace(s), SecretPrefix)
 	if s == "" {
@@ -39,6 +47,10 @@ func ParseSecret(s string) ([]byte, error) {
 	}
 	if len(key) == 0 {
 		return nil, fmt.Errorf("%w: decodes to zero bytes", ErrInvalidSecret)
+	}
+	if len(key) < MinSecretBytes {
+		return nil, fmt.Errorf("%w: decodes to %d bytes, fewer than the %d a Standard Webhooks secret has (is it truncated?)",
+			ErrInvalidSecret, len(key), MinSecretBytes)
 	}
 	return key, nil
 }
@@ -103,8 +115,11 @@ func StaticSecrets(secrets ...string) (SecretSource, error) {
 // environment variable, a rotation then reaches running instances without a
 // redeploy.
 //
-// Secrets looks at the file at most once per RecheckInterval and re-reads it
-// only when its modification time or size changed. If the file cannot be read
+// Secrets reads the file at most once per RecheckInterval and compares its
+// content with the last one loaded: size and modification time are not
+// trusted to change (a same-length secret written within the file system's
+// timestamp granularity, or a mount that preserves mtimes, keeps both). A
+// few hundred bytes every 10 seconds is cheap. If the file cannot be read
 // or no longer holds valid secrets, the last good secrets stay in use (a
 // half-written file during an update must not lock every delivery out) and
 // the problem is available from [FileSecretSource.LastError].
@@ -122,8 +137,7 @@ type FileSecretSource struct {
 
 	mu      sync.Mutex
 	keys    [][]byte
-	modTime time.Time
-	size    int64
+	content []byte // the file content keys were parsed from
 	checked time.Time
 	lastErr error
 }
@@ -134,19 +148,19 @@ type FileSecretSource struct {
 // not fatal (see [FileSecretSource]).
 func FileSecrets(path string) (*FileSecretSource, error) {
 	f := &FileSecretSource{path: path}
-	fi, err := os.Stat(path)
-	if err != nil {
-		return nil, fmt.Errorf("file secrets: stat %s: %w", path, err)
-	}
-	keys, err := readSecretFile(path)
+	data, err := readSecretFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("file secrets: %w", err)
 	}
-	f.keys, f.modTime, f.size, f.checked = keys, fi.ModTime(), fi.Size(), f.now()
+	keys, err := parseSecretFile(path, data)
+	if err != nil {
+		return nil, fmt.Errorf("file secrets: %w", err)
+	}
+	f.keys, f.content, f.checked = keys, data, f.now()
 	return f, nil
 }
 
-func readSecretFile(path string) ([][]byte, error) {
+func readSecretFile(path string) ([]byte, error) {
 	fh, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", path, err)
@@ -159,6 +173,10 @@ func readSecretFile(path string) ([][]byte, error) {
 	if len(data) > maxSecretFileBytes {
 		return nil, fmt.Errorf("read %s: larger than %d bytes", path, maxSecretFileBytes)
 	}
+	return data, nil
+}
+
+func parseSecretFile(path string, data []byte) ([][]byte, error) {
 	keys, err := parseSecretList(string(data))
 	if err != nil {
 		return nil, fmt.Errorf("parse %s: %w", path, err)
@@ -191,21 +209,22 @@ func (f *FileSecretSource) Secrets() ([][]byte, error) {
 		return f.keys, nil
 	}
 	f.checked = now
-	fi, err := os.Stat(f.path)
+	data, err := readSecretFile(f.path)
 	if err != nil {
-		f.lastErr = fmt.Errorf("file secrets: stat %s: %w", f.path, err)
-		return f.keys, nil
-	}
-	if fi.ModTime().Equal(f.modTime) && fi.Size() == f.size {
-		return f.keys, nil
-	}
-	keys, err := readSecretFile(f.path)
-	if err != nil {
-		// Keep modTime/size unchanged so the next check tries again.
 		f.lastErr = fmt.Errorf("file secrets: %w", err)
 		return f.keys, nil
 	}
-	f.keys, f.modTime, f.size, f.lastErr = keys, fi.ModTime(), fi.Size(), nil
+	if bytes.Equal(data, f.content) {
+		f.lastErr = nil
+		return f.keys, nil
+	}
+	keys, err := parseSecretFile(f.path, data)
+	if err != nil {
+		// Keep content unchanged so the next check tries again.
+		f.lastErr = fmt.Errorf("file secrets: %w", err)
+		return f.keys, nil
+	}
+	f.keys, f.content, f.lastErr = keys, data, nil
 	return f.keys, nil
 }
 

@@ -24,7 +24,11 @@ func TestParseSecret(t *testing.T) {
 		{name: "bare base64", in: std, want: key},
 		{name: "unpadded", in: SecretPrefix + strings.TrimRight(std, "="), want: key},
 		{name: "surrounding whitespace", in: " \n" + SecretPrefix + std + "\n", want: key},
-		{name: "short key", in: SecretPrefix + "AQ==", want: []byte{1}},
+		{name: "24 bytes (the minimum)", in: SecretPrefix + base64.StdEncoding.EncodeToString(key[:24]), want: key[:24]},
+		{name: "64 bytes", in: base64.StdEncoding.EncodeToString(bytes.Repeat(key, 2)), want: bytes.Repeat(key, 2)},
+		{name: "one byte", in: SecretPrefix + "AQ==", wantErr: ErrInvalidSecret},
+		{name: "23 bytes", in: SecretPrefix + base64.StdEncoding.EncodeToString(key[:23]), wantErr: ErrInvalidSecret},
+		{name: "a word", in: SecretPrefix + base64.StdEncoding.EncodeToString([]byte("password")), wantErr: ErrInvalidSecret},
 		{name: "empty", in: "", wantErr: ErrInvalidSecret},
 		{name: "blank", in: " \t", wantErr: ErrInvalidSecret},
 		{name: "prefix only", in: SecretPrefix, wantErr: ErrInvalidSecret},
@@ -37,6 +41,9 @@ func TestParseSecret(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			got, err := ParseSecret(tc.in)
 			checkErr(t, err, tc.wantErr)
+			if err != nil && strings.HasPrefix(tc.name, "23") && !strings.Contains(err.Error(), "fewer than the 24") {
+				t.Fatalf("error %q does not say the secret is too short", err)
+			}
 			if err != nil {
 				if s := strings.TrimPrefix(strings.TrimSpace(tc.in), SecretPrefix); len(s) > 3 && strings.Contains(err.Error(), s) {
 					t.Fatalf("error %q echoes the secret", err)
@@ -247,5 +254,47 @@ func TestFileSecretsVerifier(t *testing.T) {
 	clock.Advance(DefaultRecheckInterval)
 	if _, err := v.Verify(t.Context(), testBody, h); err != nil {
 		t.Fatalf("after rotation: %v", err)
+	}
+}
+
+// TestFileSecretsSameSizeSameMtimeRotation: a rotation that keeps the file's
+// size and modification time (secrets of one length, a mount that preserves
+// mtimes, or two writes within the file system's timestamp granularity) is
+// still picked up: the content is compared, not the metadata.
+func TestFileSecretsSameSizeSameMtimeRotation(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "secrets")
+	writeFile(t, path, secretOld, testNow)
+	f, err := FileSecrets(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	clock := newFakeClock(testNow)
+	f.Now, f.RecheckInterval = clock.Now, 10*time.Second
+	if len(secretOld) != len(secretNew) {
+		t.Fatal("test secrets must have one length")
+	}
+	writeFile(t, path, secretNew, testNow) // same size, same mtime
+	fi, err := os.Stat(path)
+	if err != nil || fi.Size() != int64(len(secretOld)) || !fi.ModTime().Equal(testNow) {
+		t.Fatalf("stat = %v, %v; want the old size and mtime", fi, err)
+	}
+	clock.Advance(10 * time.Second)
+	got, err := f.Secrets()
+	keyNew, _ := ParseSecret(secretNew)
+	if err != nil || len(got) != 1 || !bytes.Equal(got[0], keyNew) {
+		t.Fatalf("after a same-size same-mtime rotation: keys %x, %v; want only the new key", got, err)
+	}
+	// And a verifier on the source follows: the old secret no longer verifies.
+	v, err := NewHMACVerifier(f, HMACOptions{Now: clock.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := mustSigner(t, secretOld).Headers(testID, clock.Now(), testBody)
+	if _, err := v.Verify(t.Context(), testBody, h); !errorsIs(err, ErrNoMatchingSignature) {
+		t.Fatalf("old secret after rotation: %v", err)
+	}
+	h = mustSigner(t, secretNew).Headers(testID, clock.Now(), testBody)
+	if _, err := v.Verify(t.Context(), testBody, h); err != nil {
+		t.Fatalf("new secret after rotation: %v", err)
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/geminihooks/geminihooks/shared/event"
 	"github.com/geminihooks/geminihooks/shared/topology"
 
 	"go.yaml.in/yaml/v3"
@@ -169,6 +170,9 @@ func (d *Definition) validate(knownTool func(string) bool) error {
 		}
 		if t.Label[TriggerLabel] == "" {
 			return fmt.Errorf("trigger %d: label.%s is required (the subscription filter only lets such events through)", i, TriggerLabel)
+		}
+		if err := event.ValidateLabels(t.Label); err != nil {
+			return fmt.Errorf("trigger %d: %w (no job can carry such a label)", i, err)
 		}
 	}
 	seen := map[string]bool{}

@@ -39,6 +39,7 @@ func TestParseRejects(t *testing.T) {
 		"unknown tool":              strings.Replace(base, "kind: batch", "kind: interaction", 1) + "    tools: [nope]\n",
 		"trigger no pipeline label": "name: w\non: {event_type: batch.succeeded, label: {team: x}}\n" + base[len("name: w\n"):],
 		"trigger bad pattern":       "name: w\non: {event_type: '[', label: {pipeline: x}}\n" + base[len("name: w\n"):],
+		"trigger reserved label":    "name: w\non: {event_type: batch.succeeded, label: {pipeline: x, goog_a: b}}\n" + base[len("name: w\n"):],
 	}
 	for name, src := range cases {
 		_, err := workflow.Parse([]byte(src), func(n string) bool { return n == "word_count" })

@@ -566,6 +566,11 @@ func (s *Service) submitStep(ctx context.Context, r *Run, act action) error {
 		}
 	}
 	labels := s.labels(r.RunID, st, st.Turn)
+	if err := event.ValidateLabels(labels); err != nil {
+		// Before anything exists at Gemini: a job whose results event
+		// cannot carry its run's labels would never find its way back.
+		return failWith("labels: " + err.Error())
+	}
 	gctx, cancel := s.geminiCtx(ctx)
 	defer cancel()
 	var ref event.JobRef

@@ -65,8 +65,21 @@ func (s *Service) toolTurn(ctx context.Context, r *Run, act action) error {
 		return s.release(ctx, r.RunID, act.step, act.token, err)
 	}
 	calls := pendingCalls(job)
+	if omitted, _ := job.Output["pending_calls_omitted"].(bool); omitted {
+		return failWith(fmt.Sprintf("interaction %s requires action, but its %v pending function calls (%v bytes of arguments) were too large to store on the job",
+			st.JobID, job.Output["pending_calls_count"], job.Output["pending_calls_bytes"]))
+	}
 	if len(calls) == 0 {
 		return failWith(fmt.Sprintf("interaction %s requires action but has no pending function calls", st.JobID))
+	}
+	// Every declared tool is offered again in the continuation. One taken
+	// out of the registry (a deployment) while this run waited fails the
+	// step here, before any tool runs, rather than mid-turn.
+	for _, name := range sd.Tools {
+		if _, ok := s.o.Tools.Lookup(name); !ok {
+			return failWith(fmt.Sprintf("interaction %s cannot be continued: step %s declares %v %q (registered: %s); it is not (or no longer) registered",
+				st.JobID, sd.Name, tools.ErrUnknownTool, name, strings.Join(s.o.Tools.Names(), ", ")))
+		}
 	}
 	var steps []gi.Step
 	for _, c := range calls {

@@ -48,6 +48,7 @@ type stack struct {
 	store *ledger.Store
 	pub   *bus.MemoryPublisher
 	svc   *workflow.Service
+	opts  workflow.Options // svc's, for redeploying with other tools
 
 	mu        sync.Mutex
 	collected int // results events taken from pub
@@ -131,8 +132,9 @@ func newStack(t *testing.T, extra ...string) *stack {
 		}
 		cat[d.Name] = d
 	}
-	s.svc = workflow.New(workflow.Options{Firestore: fs, Ledger: s.store, GenAI: s.gc, Catalog: cat, Tools: reg,
-		IntentLease: 5 * time.Second, Logger: quiet})
+	s.opts = workflow.Options{Firestore: fs, Ledger: s.store, GenAI: s.gc, Catalog: cat, Tools: reg,
+		IntentLease: 5 * time.Second, Logger: quiet}
+	s.svc = workflow.New(s.opts)
 	return s
 }
 
@@ -680,5 +682,58 @@ func TestCatchUpFromLedger(t *testing.T) {
 	s.pump([]string{id}, 0, rng)
 	if r := s.run(id); r.Status != workflow.RunSucceeded {
 		t.Errorf("run = %+v", r)
+	}
+}
+
+// TestToolRemovedWhileRunWaits: a run waits on an interaction that asked
+// for get_time; a deployment in the meantime takes a tool the step declares
+// out of the registry. The requires_action event then fails the step with a
+// message naming the tool (whether it is the one called or another the
+// continuation would offer), runs no tool and continues no interaction.
+func TestToolRemovedWhileRunWaits(t *testing.T) {
+	for _, removed := range []string{"get_time", "word_count"} {
+		t.Run("without_"+removed, func(t *testing.T) {
+			t.Parallel()
+			s := newStack(t, strings.Replace(twoTurns, "MAX", "3", 1))
+			id, err := s.svc.Start(s.ctx, "two-turns", "", nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			// The interaction reaches requires_action; its results event
+			// waits while the Workflow is redeployed.
+			st := s.run(id).Steps[0]
+			if st.Status != workflow.StepRunning || st.GeminiName == "" {
+				t.Fatalf("step = %+v", st)
+			}
+			s.finished[st.GeminiName] = true
+			if err := s.sim.FinishJob(st.GeminiName); err != nil {
+				t.Fatal(err)
+			}
+			var kept []tools.Tool
+			for _, tl := range []tools.Tool{tools.GetTime(time.Now), tools.WordCount()} {
+				if tl.Name() != removed {
+					kept = append(kept, tl)
+				}
+			}
+			reg, err := tools.NewRegistry(kept...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			opts := s.opts
+			opts.Tools = reg
+			s.svc = workflow.New(opts)
+
+			s.pump([]string{id}, 0, rand.New(rand.NewPCG(7, 8)))
+			r := s.run(id)
+			if r.Status != workflow.RunFailed || r.Steps[0].Status != workflow.StepFailed {
+				t.Fatalf("run %s step %s (%s)", r.Status, r.Steps[0].Status, r.Error)
+			}
+			if !strings.Contains(r.Error, `unknown tool "`+removed+`"`) || !strings.Contains(r.Error, "no longer) registered") {
+				t.Errorf("error = %q, want it to name the removed tool %q", r.Error, removed)
+			}
+			if _, _, i := s.creates(); i != 1 {
+				t.Errorf("interactions created = %d, want 1 (no continuation)", i)
+			}
+		})
 	}
 }

@@ -254,3 +254,31 @@ run "tracing_off_exports_nothing" {
     error_message = "tracing.enabled = false must not configure an exporter or grant telemetry.tracesWriter"
   }
 }
+
+run "jwt_webhooks_are_off_by_default" {
+  command = plan
+
+  assert {
+    condition = (
+      google_cloudfunctions2_function.this["receiver"].service_config[0].environment_variables["WEBHOOK_JWT_ENABLED"] == "false" &&
+      !contains(keys(google_cloudfunctions2_function.this["receiver"].service_config[0].environment_variables), "JWT_AUDIENCE")
+    )
+    error_message = "the Receiver must refuse JWT-signed deliveries unless jwt_webhooks is set"
+  }
+}
+
+run "jwt_webhooks_with_audience" {
+  command = plan
+  variables {
+    jwt_webhooks = true
+    jwt_audience = "https://hooks.example.com/gemini"
+  }
+
+  assert {
+    condition = (
+      google_cloudfunctions2_function.this["receiver"].service_config[0].environment_variables["WEBHOOK_JWT_ENABLED"] == "true" &&
+      google_cloudfunctions2_function.this["receiver"].service_config[0].environment_variables["JWT_AUDIENCE"] == "https://hooks.example.com/gemini"
+    )
+    error_message = "jwt_webhooks and jwt_audience must reach the Receiver as WEBHOOK_JWT_ENABLED and JWT_AUDIENCE"
+  }
+}

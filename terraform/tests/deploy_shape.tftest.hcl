@@ -48,6 +48,8 @@ run "everything_on" {
       audit = { push_endpoint = "https://audit.example.com/push" }
     }
     min_instances = { receiver = 1 }
+    jwt_webhooks  = true
+    jwt_audience  = "https://europe-west1-shape-everything.cloudfunctions.net/gh-shape-receiver"
   }
 
   assert {

@@ -153,3 +153,12 @@ run "accepts_valid_inputs" {
     error_message = "valid inputs must plan"
   }
 }
+
+run "rejects_blank_jwt_audience" {
+  command = plan
+  variables {
+    jwt_webhooks = true
+    jwt_audience = "https://hooks.example.com/ gemini"
+  }
+  expect_failures = [var.jwt_audience]
+}

@@ -64,7 +64,7 @@ func main() {
 		log.Fatal(err)
 	}
 	secret := filepath.Join(work, "secret")
-	os.WriteFile(secret, []byte("whsec_Y29sZHN0YXJ0LW5vdC1hLXNlY3JldA=="), 0o600)
+	os.WriteFile(secret, []byte("whsec_Y29sZHN0YXJ0LW5vdC1hLXNlY3JldC1hdC1hbGw="), 0o600)
 	key := filepath.Join(work, "key")
 	os.WriteFile(key, []byte("coldstart-not-a-key"), 0o600)
 	dest := filepath.Join(work, "dest")

@@ -243,8 +243,8 @@ func report(out string, rs []ChildResult) error {
 // ---------------------------------------------------------------- child
 
 const (
-	oldSecret = "whsec_b2xkLXNlY3JldC1mb3ItbG9hZHRlc3Q="
-	newSecret = "whsec_bmV3LXNlY3JldC1mb3ItbG9hZHRlc3Q="
+	oldSecret = "whsec_b2xkLXNlY3JldC1mb3ItbG9hZHRlc3QtcnVucw=="
+	newSecret = "whsec_bmV3LXNlY3JldC1mb3ItbG9hZHRlc3QtcnVucw=="
 )
 
 func runChild(target, project, psAddr string, levels []int, n int, budget time.Duration) (ChildResult, error) {
