@@ -65,7 +65,14 @@ func (s *Store) StuckCandidates(ctx context.Context, cutoff time.Time, limit int
 	if err != nil {
 		return nil, err
 	}
-	out := append(pending, failed...)
+	// A checkpointed collection whose invocation died without handing on:
+	// every checkpoint moves updated_at, so an old one means no progress.
+	collecting, err := s.queryDue(ctx, jobs.Where("collection_state", "==", CollectionCollecting).
+		Where("updated_at", "<=", cutoff).OrderBy("updated_at", firestore.Asc).Limit(limit), "stuck collecting jobs")
+	if err != nil {
+		return nil, err
+	}
+	out := append(append(pending, failed...), collecting...)
 	if len(out) > limit {
 		out = out[:limit]
 	}
@@ -76,13 +83,16 @@ func (s *Store) StuckCandidates(ctx context.Context, cutoff time.Time, limit int
 // than after at now and should be driven again: a pending claim nobody
 // collected (its event dead-lettered, say), or a collection whose
 // retries ran out on a transient failure. Permanent failures stay as they
-// are. A new collection state with its own progress timestamp (a
-// checkpointed "collecting") belongs here.
+// are. A checkpointed collection ("collecting") is stuck when no checkpoint
+// moved for that long and its lease has run out: a live invocation renews
+// both, and a redrive under a live lease would only be turned away.
 func Stuck(j Job, now time.Time, after time.Duration) bool {
 	idle := now.Sub(j.UpdatedAt) >= after
 	switch j.CollectionState {
 	case CollectionPending:
 		return idle
+	case CollectionCollecting:
+		return idle && (j.CollectLease == nil || !j.CollectLease.Until.After(now))
 	case CollectionFailed:
 		return idle && j.CollectError != nil && j.CollectError.Code == CodeRetriesExhausted
 	}

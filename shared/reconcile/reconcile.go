@@ -18,8 +18,10 @@
 //     reconcile:<job_id>:<state>, so Collector, Notifier and workflows see
 //     one results event per job state whoever reported it. Every other
 //     job is rescheduled (ledger.Schedule: doubling intervals).
-//  3. Stuck collections: a job whose collection stayed pending, or failed
-//     after exhausted retries, longer than StuckAfter is announced again
+//  3. Stuck collections: a job whose collection stayed pending, failed
+//     after exhausted retries, or stayed collecting without a checkpoint
+//     and with its lease run out (an invocation that died without handing
+//     on), longer than StuckAfter is announced again
 //     (redrive:<job_id>:<n>), at most MaxRedrives times.
 //  4. Unknown batches: lists Gemini's batches newest first back to
 //     LookBack and records the ones the ledger does not know (source

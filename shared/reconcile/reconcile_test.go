@@ -433,19 +433,27 @@ func TestDisabledWebhookAlerted(t *testing.T) {
 
 // TestStuckCollectionRedriven: a claim whose event never reached the
 // Collector (pending) and a collection whose retries ran out
-// (collect_failed, retries_exhausted) are announced again once idle past
-// StuckAfter, as redrive:<job>:<n>, and then collected; a permanent
+// (collect_failed, retries_exhausted) and a checkpointed collection whose
+// invocation died holding the lease (collecting, no checkpoint since, the
+// lease run out) are announced again once idle past StuckAfter, as
+// redrive:<job>:<n>, and then collected; a permanent
 // failure is left alone; after MaxRedrives a job is given up on.
 func TestStuckCollectionRedriven(t *testing.T) {
 	e := newEnv(t, gemsim.Options{}, reconcile.Options{SkipBatchList: true, StuckAfter: 15 * time.Minute, MaxRedrives: 2})
 	ctx := context.Background()
 	pending, failed, permanent := e.submitBatch("pending"), e.submitBatch("failed"), e.submitBatch("permanent")
-	for deadline := time.Now().Add(10 * time.Second); len(e.events.Messages()) < 3; time.Sleep(10 * time.Millisecond) {
+	collecting := e.submitBatch("collecting")
+	for deadline := time.Now().Add(10 * time.Second); len(e.events.Messages()) < 4; time.Sleep(10 * time.Millisecond) {
 		if time.Now().After(deadline) {
-			t.Fatalf("%d webhook events, want 3", len(e.events.Messages()))
+			t.Fatalf("%d webhook events, want 4", len(e.events.Messages()))
 		}
 	}
-	e.handled = 3 // the events are "dead-lettered": never collected
+	e.handled = 4 // the events are "dead-lettered": never collected
+	// A checkpointed collection whose invocation died holding the lease.
+	if g, err := e.store.AcquireCollection(ctx, collecting.ID, ledger.LeaseRequest{State: event.StateSucceeded, File: "files/out-collecting",
+		GeminiName: collecting.Name, MessageID: "m-crashed", Attempt: 1, Seq: -1, TTL: 8 * time.Minute, Quiet: 8 * time.Minute}); err != nil || g.Outcome != ledger.LeaseAcquired {
+		t.Fatalf("lease: %+v, %v", g, err)
+	}
 	if err := e.store.RecordCollectFailure(ctx, failed.ID, event.JobError{Code: ledger.CodeRetriesExhausted, Message: "gemini 503"}); err != nil {
 		t.Fatal(err)
 	}
@@ -457,11 +465,11 @@ func TestStuckCollectionRedriven(t *testing.T) {
 	}
 	e.clock.Advance(16 * time.Minute)
 	rep := e.sweep()
-	if rep.Redriven != 2 || rep.Missed != 0 {
+	if rep.Redriven != 3 || rep.Missed != 0 {
 		t.Fatalf("sweep: %+v", rep)
 	}
 	e.pump()
-	for _, ref := range []event.JobRef{pending, failed} {
+	for _, ref := range []event.JobRef{pending, failed, collecting} {
 		j := e.job(ref.ID)
 		if j.CollectionState != ledger.CollectionDone || j.Redrives != 1 || len(e.resultsFor(ref.ID)) != 1 {
 			t.Errorf("%s: collection=%s redrives=%d results=%d", ref.ID, j.CollectionState, j.Redrives, len(e.resultsFor(ref.ID)))
