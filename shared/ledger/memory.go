@@ -74,7 +74,7 @@ func (m *Memory) Record(_ context.Context, ev event.JobEvent, scheme string) (Cl
 	}
 	j.ReportedError = nil
 	j.ReportedError = reportedError(ev.Data)
-	if !seen || !(event.State(j.CollectedState).Terminal() && j.StateSource == SourceAPI) {
+	if !seen || claimResetsCollection(&j) {
 		j.CollectionState = CollectionPending
 	}
 	m.jobs[ev.JobID] = j

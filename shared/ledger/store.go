@@ -301,10 +301,26 @@ func claimFields(old *Job, ev event.JobEvent, now time.Time) map[string]any {
 	// The claim makes the Collector read the job, unless Gemini's API has
 	// already shown a terminal state and it was collected: terminal states
 	// are final, so no claim can change the outcome.
-	if old == nil || !(event.State(old.CollectedState).Terminal() && old.StateSource == SourceAPI) {
+	if claimResetsCollection(old) {
 		fields["collection_state"] = CollectionPending
 	}
 	return fields
+}
+
+// claimResetsCollection reports whether a new claim on old (nil: a job
+// the ledger has not seen) marks its collection pending. Not when Gemini's
+// API already showed a terminal state and it was collected (terminal states
+// are final), nor while a checkpointed collection is under way: its lease
+// and checkpoint say where it is, and "pending" would hide that until the
+// next checkpoint.
+func claimResetsCollection(old *Job) bool {
+	if old == nil {
+		return true
+	}
+	if event.State(old.CollectedState).Terminal() && old.StateSource == SourceAPI {
+		return false
+	}
+	return old.CollectionState != CollectionCollecting
 }
 
 // reportedError is a webhook's claimed error in the stored shape
