@@ -78,7 +78,15 @@ else
 		: >"$work/terraformrc"
 		export TF_CLI_CONFIG_FILE="$work/terraformrc"
 	fi
-	terraform -chdir="$root/terraform" init -backend=false -input=false >/dev/null
+	if ! init_log="$(terraform -chdir="$root/terraform" init -backend=false -input=false 2>&1)"; then
+		echo "$init_log" >&2
+		# No schemas to plan with: say so loudly (TF_CHECK_REQUIRED=1 fails).
+		if [ "${TF_CHECK_REQUIRED:-}" != "1" ] && grep -q "could not connect to registry" <<<"$init_log"; then
+			echo "deploy-shape: SKIPPED: no $shared_tf and no registry access to plan with"
+			exit 0
+		fi
+		exit 1
+	fi
 fi
 
 echo "==> terraform test -json -verbose (tests/deploy_shape.tftest.hcl)"
