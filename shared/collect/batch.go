@@ -165,26 +165,15 @@ func (s *Service) streamFile(ctx context.Context, ref string, w ledger.ResultWri
 		return err
 	}
 	defer rc.Close()
-	br := bufio.NewReaderSize(rc, 256<<10)
-	var buf []byte
-	var index int64
-	for {
-		var line []byte
-		var size int64
-		line, buf, size, err = readLine(br, buf, MaxLineBytes)
-		if l := bytes.TrimSpace(line); len(l) > 0 || size > int64(MaxLineBytes) {
-			r := lineTooLarge(index, size)
-			if size <= int64(MaxLineBytes) {
-				r = parseLine(index, l)
-			}
+	lr := newLineReader(rc)
+	for index := int64(0); ; {
+		r, ok, _, err := lr.next(index)
+		if ok {
 			if werr := writeResult(w, r); werr != nil {
 				return werr
 			}
 			t.add(r)
 			index++
-		}
-		if cap(buf) > 4<<20 {
-			buf = nil // one huge line must not pin its buffer for the rest of the file
 		}
 		if err == io.EOF {
 			return nil
@@ -193,6 +182,35 @@ func (s *Service) streamFile(ctx context.Context, ref string, w ledger.ResultWri
 			return err
 		}
 	}
+}
+
+// lineReader turns an output file's lines into results: the one loop
+// body of the single-pass and the checkpointed collection.
+type lineReader struct {
+	br  *bufio.Reader
+	buf []byte
+}
+
+func newLineReader(r io.Reader) *lineReader {
+	return &lineReader{br: bufio.NewReaderSize(r, 256<<10)}
+}
+
+// next reads one line and returns its result (ok is false for a blank
+// line, which has none), the bytes it consumed and the read error (io.EOF
+// after the last line, which may still carry a result).
+func (lr *lineReader) next(index int64) (r ledger.Result, ok bool, size int64, err error) {
+	var line []byte
+	line, lr.buf, size, err = readLine(lr.br, lr.buf, MaxLineBytes)
+	switch l := bytes.TrimSpace(line); {
+	case size > int64(MaxLineBytes):
+		r, ok = lineTooLarge(index, size), true
+	case len(l) > 0:
+		r, ok = parseLine(index, l), true
+	}
+	if cap(lr.buf) > 4<<20 {
+		lr.buf = nil // one huge line must not pin its buffer for the rest of the file
+	}
+	return r, ok, size, err
 }
 
 // MaxLineBytes bounds one line of a batch output file that is decoded. A

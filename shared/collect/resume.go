@@ -1,8 +1,6 @@
 package collect
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -103,7 +101,7 @@ func (s *Service) collectFile(ctx context.Context, cpl Checkpointer, jobID strin
 	log.Info("collecting output file", "file", file, "from_line", cur.Lines, "from_byte", cur.Bytes,
 		"ranged", dl.Ranged, "seq", cur.Seq, "invocation", g.Invocations, "fence", g.Fence)
 
-	br := bufio.NewReaderSize(dl.Body, 256<<10)
+	lr := newLineReader(dl.Body)
 	t := tally{counts: cur.Counts, tokens: cur.Tokens}
 	index, off := cur.Lines, cur.Bytes
 	w := s.o.Ledger.OpenResults(ctx, jobID)
@@ -119,29 +117,17 @@ func (s *Service) collectFile(ctx context.Context, cpl Checkpointer, jobID strin
 		return outcome{}, err
 	}
 	lastCP := s.o.Now()
-	var (
-		buf  []byte
-		line []byte
-		n    int64
-	)
+	var n int64
 	for {
-		var size int64
-		line, buf, size, err = readLine(br, buf, MaxLineBytes)
+		r, ok, size, err := lr.next(index)
 		off += size
-		if l := bytes.TrimSpace(line); len(l) > 0 || size > int64(MaxLineBytes) {
-			r := lineTooLarge(index, size)
-			if size <= int64(MaxLineBytes) {
-				r = parseLine(index, l)
-			}
+		if ok {
 			if werr := writeResult(w, r); werr != nil {
 				return fail(werr)
 			}
 			t.add(r)
 			index++
 			n++
-		}
-		if cap(buf) > 4<<20 {
-			buf = nil // one huge line must not pin its buffer for the rest of the file
 		}
 		if err == io.EOF {
 			break
