@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"runtime"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -17,7 +16,6 @@ import (
 	"github.com/geminihooks/geminihooks/shared/collect/collecttest"
 	"github.com/geminihooks/geminihooks/shared/event"
 	"github.com/geminihooks/geminihooks/shared/gemini"
-	"github.com/geminihooks/geminihooks/shared/ledger"
 )
 
 // BenchmarkFileBatch10kEmulator measures results ingested per second into
@@ -60,51 +58,6 @@ func (e *benchEnv) recordB(b *testing.B, name string) bus.PushMessage {
 	return bus.PushMessage{Data: event.Marshal(ev), MessageID: ref.ID, DeliveryAttempt: 1}
 }
 
-// memLedger is an in-memory Ledger whose result writer only counts: the
-// memory benchmark measures the streaming path (download, line reading,
-// decoding), not Firestore.
-type memLedger struct {
-	mu      sync.Mutex
-	jobs    map[string]ledger.Job
-	written atomic.Int64
-}
-
-func (l *memLedger) GetJob(_ context.Context, id string) (ledger.Job, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	j, ok := l.jobs[id]
-	if !ok {
-		return ledger.Job{}, ledger.ErrNotFound
-	}
-	return j, nil
-}
-
-func (l *memLedger) OpenResults(context.Context, string) ledger.ResultWriter { return countWriter{l} }
-
-type countWriter struct{ l *memLedger }
-
-func (w countWriter) Write(string, ledger.Result) error { w.l.written.Add(1); return nil }
-func (w countWriter) Close() error                      { return nil }
-
-func (l *memLedger) SaveCollection(_ context.Context, id string, c ledger.Collection) (ledger.Saved, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	j := l.jobs[id]
-	j.CollectionState, j.CollectedState, j.Counts = c.CollectionState, string(c.CollectedState), c.Counts
-	l.jobs[id] = j
-	return ledger.Saved{Applied: true, Labels: j.Labels}, nil
-}
-
-func (l *memLedger) MarkResultsPublished(context.Context, string, event.State, string) error {
-	return nil
-}
-func (l *memLedger) NoteUnknownEvent(context.Context, string, string) error { return nil }
-func (l *memLedger) ApplyVerification(context.Context, string, event.Kind, ledger.Verification) error {
-	return nil
-}
-func (l *memLedger) RecordVerdict(context.Context, string, ledger.Verification) error   { return nil }
-func (l *memLedger) RecordCollectFailure(context.Context, string, event.JobError) error { return nil }
-
 type nopPublisher struct{}
 
 func (nopPublisher) Publish(context.Context, bus.Message) (string, error) { return "1", nil }
@@ -129,7 +82,7 @@ func BenchmarkStreamMemory(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			l := &memLedger{jobs: map[string]ledger.Job{}}
+			l := collecttest.NewCountingLedger()
 			svc := collect.New(collect.Options{Ledger: l, Gemini: gc, Publisher: nopPublisher{},
 				Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 			ev := event.JobEvent{Type: event.TypeBatchSucceeded, JobID: "batch-mem", Kind: event.KindBatch, GeminiName: "batches/mem"}
@@ -158,14 +111,11 @@ func BenchmarkStreamMemory(b *testing.B) {
 			}()
 			b.SetBytes(int64(lines * lineLen))
 			for b.Loop() {
-				l.mu.Lock()
-				l.jobs = map[string]ledger.Job{}
-				l.mu.Unlock()
-				l.written.Store(0)
+				l.Reset()
 				if err := svc.Handle(context.Background(), m); err != nil {
 					b.Fatal(err)
 				}
-				if got := l.written.Load(); got != int64(lines) {
+				if got := l.Written.Load(); got != int64(lines) {
 					b.Fatalf("wrote %d results, want %d", got, lines)
 				}
 			}

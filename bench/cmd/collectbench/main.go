@@ -54,6 +54,7 @@ import (
 	"github.com/geminihooks/geminihooks/bench/internal/benchutil"
 	"github.com/geminihooks/geminihooks/shared/bus"
 	"github.com/geminihooks/geminihooks/shared/collect"
+	"github.com/geminihooks/geminihooks/shared/collect/collecttest"
 	"github.com/geminihooks/geminihooks/shared/event"
 	"github.com/geminihooks/geminihooks/shared/gemini"
 	"github.com/geminihooks/geminihooks/shared/gemsim"
@@ -276,8 +277,8 @@ func measure(ctx context.Context, simURL, batchName, file string, lines int, var
 	var written func() int64
 	switch sink {
 	case "counting":
-		m := &memLedger{jobs: map[string]ledger.Job{}}
-		l, written = m, m.written.Load
+		m := collecttest.NewCountingLedger()
+		l, written = m, m.Written.Load
 	case "firestore":
 		fs, err := firestore.NewClient(ctx, "collectbench-"+strconv.FormatInt(time.Now().UnixNano(), 36))
 		if err != nil {
@@ -383,80 +384,6 @@ func (w countedWriter) Write(id string, r ledger.Result) error {
 	w.n.Add(1)
 	return w.ResultWriter.Write(id, r)
 }
-
-// memLedger is the counting sink: jobs in memory, results counted.
-type memLedger struct {
-	mu      sync.Mutex
-	jobs    map[string]ledger.Job
-	written atomic.Int64
-}
-
-func (l *memLedger) GetJob(_ context.Context, id string) (ledger.Job, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	j, ok := l.jobs[id]
-	if !ok {
-		return ledger.Job{}, ledger.ErrNotFound
-	}
-	return j, nil
-}
-func (l *memLedger) OpenResults(context.Context, string) ledger.ResultWriter { return countWriter{l} }
-
-type countWriter struct{ l *memLedger }
-
-func (w countWriter) Write(string, ledger.Result) error { w.l.written.Add(1); return nil }
-func (w countWriter) Close() error                      { return nil }
-
-func (l *memLedger) SaveCollection(_ context.Context, id string, c ledger.Collection) (ledger.Saved, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	j := l.jobs[id]
-	if c.Fence != 0 && (j.CollectLease == nil || j.CollectLease.Fence != c.Fence) {
-		return ledger.Saved{}, ledger.ErrFenced
-	}
-	j.CollectionState, j.CollectedState, j.Counts, j.CollectCheckpoint = c.CollectionState, string(c.CollectedState), c.Counts, nil
-	l.jobs[id] = j
-	return ledger.Saved{Applied: true}, nil
-}
-func (l *memLedger) AcquireCollection(_ context.Context, id string, req ledger.LeaseRequest) (ledger.LeaseGrant, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	j := l.jobs[id]
-	j.JobID = id
-	g := ledger.TakeLease(&j, req, time.Now())
-	if g.Outcome == ledger.LeaseAcquired {
-		l.jobs[id] = j
-	}
-	return g, nil
-}
-func (l *memLedger) SaveCheckpoint(_ context.Context, id string, fence int64, cp ledger.Checkpoint, total int64, release bool, ttl time.Duration) error {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	j := l.jobs[id]
-	if err := ledger.MoveCheckpoint(&j, fence, cp, total, release, ttl, time.Now()); err != nil {
-		return err
-	}
-	l.jobs[id] = j
-	return nil
-}
-func (l *memLedger) MarkHandedOff(_ context.Context, id string, seq int64) error {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if j := l.jobs[id]; j.CollectCheckpoint != nil && j.CollectCheckpoint.Seq == seq {
-		j.CollectCheckpoint.HandedOff = true
-		l.jobs[id] = j
-	}
-	return nil
-}
-func (l *memLedger) MarkResultsPublished(context.Context, string, event.State, string) error {
-	return nil
-}
-func (l *memLedger) NoteUnknownEvent(context.Context, string, string) error { return nil }
-func (l *memLedger) ApplyVerification(context.Context, string, event.Kind, ledger.Verification) error {
-	return nil
-}
-func (l *memLedger) RecordVerdict(context.Context, string, ledger.Verification) error   { return nil }
-func (l *memLedger) RecordCollectFailure(context.Context, string, event.JobError) error { return nil }
 
 func report(dir string, rows []row, progress map[string]plotter.XYs, order []string, budget, fsBudget time.Duration) error {
 	base := map[string]row{}
