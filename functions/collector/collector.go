@@ -14,18 +14,17 @@ import (
 	"cmp"
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"os"
 	"time"
 
-	"cloud.google.com/go/firestore"
-	"cloud.google.com/go/pubsub/v2"
 	"cloud.google.com/go/storage"
 
 	"github.com/geminihooks/geminihooks/shared/bus"
+	"github.com/geminihooks/geminihooks/shared/clients"
 	"github.com/geminihooks/geminihooks/shared/collect"
-	"github.com/geminihooks/geminihooks/shared/gemini"
 	"github.com/geminihooks/geminihooks/shared/lazy"
 	"github.com/geminihooks/geminihooks/shared/ledger"
 	"github.com/geminihooks/geminihooks/shared/logging"
@@ -60,28 +59,17 @@ func FromEnv(ctx context.Context, getenv func(string) string) (*Handler, error) 
 	if err != nil {
 		return nil, err
 	}
-	// Clients outlive the request that created them.
-	bg := context.WithoutCancel(ctx)
-	gc, err := gemini.New(bg, gemini.Config{APIKey: cfg.Gemini.APIKey, BaseURL: cfg.Gemini.BaseURL})
+	cl, err := clients.Open(ctx, clients.Options{Project: cfg.Project, Database: cfg.Database, PubSub: true, Gemini: &cfg.Gemini})
 	if err != nil {
 		return nil, err
 	}
-	fs, err := firestore.NewClientWithDatabase(bg, cfg.Project, cfg.Database)
-	if err != nil {
-		return nil, err
-	}
-	ps, err := pubsub.NewClient(bg, cfg.Project)
-	if err != nil {
-		fs.Close()
-		return nil, err
-	}
+	gc, fs, ps := cl.Gemini, cl.Firestore, cl.PubSub
 	var videos collect.VideoStore
 	if cfg.VideoBucket != "" {
-		sc, err := storage.NewClient(bg)
+		sc, err := storage.NewClient(context.WithoutCancel(ctx))
 		if err != nil {
-			fs.Close()
-			ps.Close()
-			return nil, err
+			cl.Close()
+			return nil, fmt.Errorf("storage client: %w", err)
 		}
 		videos = collect.NewGCSVideos(sc, cfg.VideoBucket)
 	}

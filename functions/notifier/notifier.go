@@ -24,9 +24,8 @@ import (
 	"os"
 	"time"
 
-	"cloud.google.com/go/firestore"
-
 	"github.com/geminihooks/geminihooks/shared/bus"
+	"github.com/geminihooks/geminihooks/shared/clients"
 	"github.com/geminihooks/geminihooks/shared/config"
 	"github.com/geminihooks/geminihooks/shared/event"
 	"github.com/geminihooks/geminihooks/shared/lazy"
@@ -65,10 +64,11 @@ func FromEnv(ctx context.Context, getenv func(string) string) (*Handler, error) 
 	if err != nil {
 		return nil, fmt.Errorf("notifier config: NOTIFIER_DESTINATION(_FILE): %w", err)
 	}
-	fs, err := firestore.NewClientWithDatabase(context.WithoutCancel(ctx), common.Project, common.Database)
+	cl, err := clients.Open(ctx, clients.Options{Project: common.Project, Database: common.Database})
 	if err != nil {
-		return nil, fmt.Errorf("firestore client: %w", err)
+		return nil, err
 	}
+	fs := cl.Firestore
 	return &Handler{
 		Service: &notify.Service{Destinations: dests, Log: &notify.FirestoreLog{Client: fs},
 			// Destinations see the trace (traceparent) and it shows the send.

@@ -28,10 +28,8 @@ import (
 	"os"
 	"time"
 
-	"cloud.google.com/go/firestore"
-	"cloud.google.com/go/pubsub/v2"
-
 	"github.com/geminihooks/geminihooks/shared/bus"
+	"github.com/geminihooks/geminihooks/shared/clients"
 	"github.com/geminihooks/geminihooks/shared/config"
 	"github.com/geminihooks/geminihooks/shared/ingest"
 	"github.com/geminihooks/geminihooks/shared/lazy"
@@ -75,17 +73,11 @@ func FromEnv(ctx context.Context, getenv func(string) string) (*Handler, error) 
 	if err != nil {
 		return nil, err
 	}
-	// Clients outlive the request that created them.
-	bg := context.WithoutCancel(ctx)
-	fs, err := firestore.NewClientWithDatabase(bg, cfg.Project, cfg.FirestoreDatabase)
+	cl, err := clients.Open(ctx, clients.Options{Project: cfg.Project, Database: cfg.FirestoreDatabase, PubSub: true})
 	if err != nil {
 		return nil, err
 	}
-	ps, err := pubsub.NewClient(bg, cfg.Project)
-	if err != nil {
-		fs.Close()
-		return nil, err
-	}
+	fs, ps := cl.Firestore, cl.PubSub
 	return &Handler{
 		Verifier: v,
 		Service: &ingest.Service{

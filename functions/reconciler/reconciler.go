@@ -21,11 +21,8 @@ import (
 	"os"
 	"time"
 
-	"cloud.google.com/go/firestore"
-	"cloud.google.com/go/pubsub/v2"
-
 	"github.com/geminihooks/geminihooks/shared/bus"
-	"github.com/geminihooks/geminihooks/shared/gemini"
+	"github.com/geminihooks/geminihooks/shared/clients"
 	"github.com/geminihooks/geminihooks/shared/ingest"
 	"github.com/geminihooks/geminihooks/shared/lazy"
 	"github.com/geminihooks/geminihooks/shared/ledger"
@@ -59,21 +56,12 @@ func FromEnv(ctx context.Context, getenv func(string) string) (*Handler, error) 
 	if err != nil {
 		return nil, err
 	}
-	bg := context.WithoutCancel(ctx)
-	gc, err := gemini.New(bg, gemini.Config{APIKey: cfg.Gemini.APIKey, BaseURL: cfg.Gemini.BaseURL})
+	cl, err := clients.Open(ctx, clients.Options{Project: cfg.Project, Database: cfg.Database, PubSub: true, Gemini: &cfg.Gemini})
 	if err != nil {
 		return nil, err
 	}
-	fs, err := firestore.NewClientWithDatabase(bg, cfg.Project, cfg.Database)
-	if err != nil {
-		return nil, err
-	}
-	ps, err := pubsub.NewClient(bg, cfg.Project)
-	if err != nil {
-		fs.Close()
-		return nil, err
-	}
-	store := ledger.New(fs, ledger.Options{Schedule: ledger.Schedule{First: cfg.FirstCheck}})
+	gc, ps := cl.Gemini, cl.PubSub
+	store := ledger.New(cl.Firestore, ledger.Options{Schedule: ledger.Schedule{First: cfg.FirstCheck}})
 	log := logging.New(logging.Output(), slog.LevelInfo)
 	return &Handler{
 		Service: reconcile.New(reconcile.Options{

@@ -24,11 +24,9 @@ import (
 	"os"
 	"time"
 
-	"cloud.google.com/go/firestore"
-
 	"github.com/geminihooks/geminihooks/shared/bus"
+	"github.com/geminihooks/geminihooks/shared/clients"
 	"github.com/geminihooks/geminihooks/shared/event"
-	"github.com/geminihooks/geminihooks/shared/gemini"
 	"github.com/geminihooks/geminihooks/shared/lazy"
 	"github.com/geminihooks/geminihooks/shared/ledger"
 	"github.com/geminihooks/geminihooks/shared/logging"
@@ -75,15 +73,11 @@ func FromEnv(ctx context.Context, getenv func(string) string) (*Handler, error) 
 	if err != nil {
 		return nil, err
 	}
-	bg := context.WithoutCancel(ctx) // clients outlive the first request
-	gc, err := gemini.New(bg, gemini.Config{APIKey: cfg.Gemini.APIKey, BaseURL: cfg.Gemini.BaseURL})
+	cl, err := clients.Open(ctx, clients.Options{Project: cfg.Project, Database: cfg.Database, Gemini: &cfg.Gemini})
 	if err != nil {
 		return nil, err
 	}
-	fs, err := firestore.NewClientWithDatabase(bg, cfg.Project, cfg.Database)
-	if err != nil {
-		return nil, err
-	}
+	gc, fs := cl.Gemini, cl.Firestore
 	log := logging.New(logging.Output(), slog.LevelInfo)
 	return &Handler{
 		Service: workflow.New(workflow.Options{Firestore: fs, Ledger: ledger.New(fs, ledger.Options{}), GenAI: gc.GenAI,
