@@ -227,7 +227,50 @@ type resultsSeen struct {
 	mu       sync.Mutex
 	eventIDs map[string]map[string]int // job id → event id → copies
 	events   map[string]event.ResultsEvent
+	all      []event.ResultsEvent
 	messages int
+}
+
+// watchResults subscribes to the results topic as a user's consumer would
+// (before any job exists) and records every results event until stop,
+// which waits for the receiver to end.
+func watchResults(t *testing.T, ctx context.Context, st *devstack.Stack, name string) (seen *resultsSeen, stop func()) {
+	t.Helper()
+	sub, err := st.SubscribeResults(ctx, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen = &resultsSeen{eventIDs: map[string]map[string]int{}, events: map[string]event.ResultsEvent{}}
+	recvCtx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() {
+		done <- sub.Receive(recvCtx, func(_ context.Context, m *pubsub.Message) {
+			var e event.ResultsEvent
+			if err := json.Unmarshal(m.Data, &e); err != nil {
+				t.Errorf("results message %s: %v", m.ID, err)
+			} else if m.Attributes[event.AttrEventID] != e.EventID {
+				t.Errorf("results message %s: attribute event_id %q != body %q", m.ID, m.Attributes[event.AttrEventID], e.EventID)
+			}
+			seen.add(e)
+			m.Ack()
+		})
+	}()
+	var once sync.Once
+	return seen, func() {
+		once.Do(func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("results Receive: %v", err)
+			}
+		})
+	}
+}
+
+// snapshot returns every results event received so far.
+func (r *resultsSeen) snapshot() []event.ResultsEvent {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]event.ResultsEvent(nil), r.all...)
 }
 
 func (r *resultsSeen) add(e event.ResultsEvent) {
@@ -239,6 +282,7 @@ func (r *resultsSeen) add(e event.ResultsEvent) {
 	}
 	r.eventIDs[e.JobID][e.EventID]++
 	r.events[e.JobID] = e
+	r.all = append(r.all, e)
 }
 
 func (r *resultsSeen) has(ids []string) bool {
@@ -309,25 +353,8 @@ func TestScenarioChild(t *testing.T) {
 	}
 
 	// The test's own subscriber on the results topic, created before any job.
-	sub, err := st.SubscribeResults(ctx, "e2e-results")
-	if err != nil {
-		t.Fatal(err)
-	}
-	seen := &resultsSeen{eventIDs: map[string]map[string]int{}, events: map[string]event.ResultsEvent{}}
-	recvCtx, stopRecv := context.WithCancel(ctx)
-	recvDone := make(chan error, 1)
-	go func() {
-		recvDone <- sub.Receive(recvCtx, func(_ context.Context, m *pubsub.Message) {
-			var e event.ResultsEvent
-			if err := json.Unmarshal(m.Data, &e); err != nil {
-				t.Errorf("results message %s: %v", m.ID, err)
-			} else if m.Attributes[event.AttrEventID] != e.EventID {
-				t.Errorf("results message %s: attribute event_id %q != body %q", m.ID, m.Attributes[event.AttrEventID], e.EventID)
-			}
-			seen.add(e)
-			m.Ack()
-		})
-	}()
+	seen, stopRecv := watchResults(t, ctx, st, "e2e-results")
+	defer stopRecv()
 
 	type job struct {
 		ref     event.JobRef
@@ -419,9 +446,6 @@ func TestScenarioChild(t *testing.T) {
 	// show up before counting distinct ids.
 	time.Sleep(time.Second)
 	stopRecv()
-	if err := <-recvDone; err != nil {
-		t.Errorf("results Receive: %v", err)
-	}
 
 	for st.Notifications() < int64(len(jobs)) {
 		if ctx.Err() != nil {
@@ -494,23 +518,8 @@ func TestScenarioChild(t *testing.T) {
 }
 
 func forgedScenario(t *testing.T, ctx context.Context, st *devstack.Stack) {
-	sub, err := st.SubscribeResults(ctx, "forged-results")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var mu sync.Mutex
-	var got []event.ResultsEvent
-	recvCtx, stopRecv := context.WithCancel(ctx)
+	seen, stopRecv := watchResults(t, ctx, st, "forged-results")
 	defer stopRecv()
-	go sub.Receive(recvCtx, func(_ context.Context, m *pubsub.Message) {
-		var e event.ResultsEvent
-		if json.Unmarshal(m.Data, &e) == nil {
-			mu.Lock()
-			got = append(got, e)
-			mu.Unlock()
-		}
-		m.Ack()
-	})
 
 	ref, err := st.SubmitFileBatch(ctx, devstack.SubmitOptions{Text: "forged"})
 	if err != nil {
@@ -562,8 +571,7 @@ func forgedScenario(t *testing.T, ctx context.Context, st *devstack.Stack) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	time.Sleep(time.Second) // a second results event would show up by now
-	mu.Lock()
-	defer mu.Unlock()
+	got := seen.snapshot()
 	if len(got) == 0 {
 		t.Fatal("no results event")
 	}
@@ -576,20 +584,8 @@ func forgedScenario(t *testing.T, ctx context.Context, st *devstack.Stack) {
 }
 
 func reconcileScenario(t *testing.T, ctx context.Context, st *devstack.Stack, every time.Duration) {
-	sub, err := st.SubscribeResults(ctx, "reconcile-results")
-	if err != nil {
-		t.Fatal(err)
-	}
-	seen := &resultsSeen{eventIDs: map[string]map[string]int{}, events: map[string]event.ResultsEvent{}}
-	recvCtx, stopRecv := context.WithCancel(ctx)
+	seen, stopRecv := watchResults(t, ctx, st, "reconcile-results")
 	defer stopRecv()
-	go sub.Receive(recvCtx, func(_ context.Context, m *pubsub.Message) {
-		var e event.ResultsEvent
-		if json.Unmarshal(m.Data, &e) == nil {
-			seen.add(e)
-		}
-		m.Ack()
-	})
 
 	t0 := time.Now()
 	// A batch created by another client: the ledger never hears of it.
@@ -882,23 +878,8 @@ func largeScenario(t *testing.T, ctx context.Context, st *devstack.Stack) {
 	if v := os.Getenv("DEVSTACK_TEST_LINES"); v != "" {
 		lines, _ = strconv.Atoi(v)
 	}
-	sub, err := st.SubscribeResults(ctx, "large-results")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var mu sync.Mutex
-	var got []event.ResultsEvent
-	recvCtx, stopRecv := context.WithCancel(ctx)
+	seen, stopRecv := watchResults(t, ctx, st, "large-results")
 	defer stopRecv()
-	go sub.Receive(recvCtx, func(_ context.Context, m *pubsub.Message) {
-		var e event.ResultsEvent
-		if json.Unmarshal(m.Data, &e) == nil {
-			mu.Lock()
-			got = append(got, e)
-			mu.Unlock()
-		}
-		m.Ack()
-	})
 	start := time.Now()
 	// Any client: the genai SDK uploads the input and creates the batch.
 	in := fmt.Sprintf(`{"key":"k","simulate_lines":%d,"line_bytes":300}`+"\n", lines)
@@ -923,8 +904,7 @@ func largeScenario(t *testing.T, ctx context.Context, st *devstack.Stack) {
 		t.Fatalf("collection_progress %+v: want all %d lines over several invocations", p, lines)
 	}
 	time.Sleep(time.Second) // a second results event would show up by now
-	mu.Lock()
-	defer mu.Unlock()
+	got := seen.snapshot()
 	if len(got) != 1 || got[0].Counts.Results != lines {
 		t.Fatalf("results events %+v; want one with %d results", got, lines)
 	}
